@@ -1,0 +1,1 @@
+"""vokit.adapt: see DESIGN.md section 2."""

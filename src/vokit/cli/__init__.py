@@ -1,0 +1,1 @@
+"""The ``vokit`` command: one thin module per subcommand, imported lazily."""

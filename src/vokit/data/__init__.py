@@ -1,0 +1,1 @@
+"""vokit.data: see DESIGN.md section 2."""

@@ -1,0 +1,1 @@
+"""vokit.engine: see DESIGN.md section 2."""

@@ -1,0 +1,1 @@
+"""vokit.losses: see DESIGN.md section 2."""

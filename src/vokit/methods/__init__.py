@@ -1,0 +1,1 @@
+"""vokit.methods: see DESIGN.md section 2."""

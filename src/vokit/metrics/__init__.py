@@ -1,0 +1,1 @@
+"""vokit.metrics: see DESIGN.md section 2."""

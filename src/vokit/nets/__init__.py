@@ -1,0 +1,1 @@
+"""vokit.nets: see DESIGN.md section 2."""

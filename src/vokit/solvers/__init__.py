@@ -1,0 +1,1 @@
+"""vokit.solvers: see DESIGN.md section 2."""

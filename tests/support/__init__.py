@@ -1,0 +1,1 @@
+"""Shared test code (fixtures live in tests/conftest.py)."""
