@@ -1,1 +1,6 @@
-"""vokit.losses: see DESIGN.md section 2."""
+"""vokit.losses: pure loss functions (DESIGN.md section 2; METHODS.md sections 2.3 and 8.2 - 8.4).
+
+Modules: ``photometric`` (SSIM + L1), ``reprojection`` (minimum reprojection, auto-masking), ``smoothness``
+(edge-aware), ``monodepth2`` (the full Monodepth2 loss), ``coopnet`` (error mixture, hybrid loss, gradient
+apportionment). See docs/models.md.
+"""

@@ -1,0 +1,154 @@
+"""Camera calibration given by the user (``--calib``) or found beside the images, and undistortion.
+
+A calibration is ``fx fy cx cy`` in pixels, optionally followed by radial-tangential ``k1 k2 p1 p2``
+(OpenCV/Kalibr ``radtan``). It can be given as numbers, as a string of numbers, or as a file holding
+either those 4 or 8 numbers, a 3x3 ``K`` (9 numbers, optionally followed by ``k1 k2 p1 p2``), or a
+Kalibr/EuRoC ``sensor.yaml`` (``intrinsics``, ``distortion_coefficients``, ``resolution``).
+"""
+
+import re
+from collections.abc import Sequence as SequenceOf
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from torch import Tensor
+
+from vokit.errors import VokitError
+from vokit.geometry.camera import undistortion_map
+from vokit.geometry.warp import inverse_warp
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A pinhole calibration with optional radial-tangential distortion.
+
+    Attributes:
+        intrinsics: (fx, fy, cx, cy) in pixels, float64 (4,).
+        distortion: (k1, k2, p1, p2) float64 (4,), or None for an undistorted (rectified) camera.
+        image_size: (H, W) the calibration is for, when the source states it.
+        source: the file it was read from, if any.
+    """
+
+    intrinsics: np.ndarray
+    distortion: np.ndarray | None = None
+    image_size: tuple[int, int] | None = None
+    source: Path | None = None
+
+
+def _numbers(text: str, path: Path | None) -> list[float]:
+    tokens = [t for t in re.split(r"[\s,;\[\]]+", text) if t]
+    try:
+        return [float(t) for t in tokens]
+    except ValueError as err:
+        raise VokitError(f"cannot parse calibration numbers: {err}", path) from None
+
+
+def _from_numbers(values: list[float], path: Path | None) -> Calibration:
+    v = np.asarray(values, dtype=np.float64)
+    if len(v) in (9, 13):
+        K = v[:9].reshape(3, 3)
+        if abs(K[0, 1]) > 1e-9 or np.abs(K[2] - [0, 0, 1]).max() > 1e-9 or abs(K[1, 0]) > 1e-9:
+            raise VokitError("9 calibration numbers must form a pinhole K [[fx,0,cx],[0,fy,cy],[0,0,1]]", path)
+        v = np.concatenate([[K[0, 0], K[1, 1], K[0, 2], K[1, 2]], v[9:]])
+    if len(v) not in (4, 8):
+        raise VokitError(
+            f"calibration needs fx fy cx cy [k1 k2 p1 p2] (4 or 8 numbers) or a 3x3 K, got {len(values)} numbers",
+            path,
+        )
+    if not np.isfinite(v).all() or v[0] <= 0 or v[1] <= 0:
+        raise VokitError(f"calibration must be finite with positive focal lengths, got {v[:4].tolist()}", path)
+    dist = v[4:8] if len(v) == 8 and np.any(v[4:8] != 0) else None
+    return Calibration(intrinsics=v[:4], distortion=dist, source=path)
+
+
+def read_sensor_yaml(path: Path) -> dict:
+    """Read a Kalibr/EuRoC ``sensor.yaml`` (its OpenCV ``%YAML:1.0`` directive is not valid YAML and is dropped)."""
+    if not path.is_file():
+        raise VokitError("calibration file not found", path)
+    text = path.read_text(encoding="utf-8")
+    text = "\n".join(line for line in text.splitlines() if not line.startswith("%YAML"))
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise VokitError(f"cannot parse YAML: {err}", path) from None
+    if not isinstance(data, dict):
+        raise VokitError("calibration YAML must be a mapping", path)
+    return data
+
+
+def calibration_from_yaml(path: Path) -> Calibration:
+    """A `Calibration` from a Kalibr/EuRoC ``sensor.yaml`` (pinhole camera, radial-tangential or no distortion)."""
+    data = read_sensor_yaml(path)
+    if "intrinsics" not in data:
+        raise VokitError("calibration YAML has no 'intrinsics' entry (fu fv cu cv)", path)
+    model = str(data.get("camera_model", "pinhole"))
+    if model != "pinhole":
+        raise VokitError(f"camera_model {model!r} is not supported (only pinhole)", path)
+    dist_model = str(data.get("distortion_model", "radial-tangential"))
+    if dist_model not in ("radial-tangential", "radtan", "plumb_bob", "none"):
+        raise VokitError(f"distortion_model {dist_model!r} is not supported (only radial-tangential)", path)
+    values = [float(x) for x in data["intrinsics"]]
+    if dist_model != "none":
+        values += [float(x) for x in data.get("distortion_coefficients", [0, 0, 0, 0])][:4]
+    calib = _from_numbers(values, path)
+    size = None
+    if "resolution" in data:
+        w, h = (int(x) for x in data["resolution"])
+        size = (h, w)
+    return Calibration(calib.intrinsics, calib.distortion, size, path)
+
+
+def parse_calib(calib: str | Path | SequenceOf[float] | Calibration) -> Calibration:
+    """Parse a calibration given as numbers, a string of numbers, or a file (see the module docstring).
+
+    Raises:
+        VokitError: if it cannot be read or does not describe a pinhole camera.
+    """
+    if isinstance(calib, Calibration):
+        return calib
+    if isinstance(calib, (str, Path)):
+        path = Path(calib)
+        if path.suffix.lower() in (".yaml", ".yml"):
+            return calibration_from_yaml(path)
+        if path.is_file():
+            return _from_numbers(_numbers(path.read_text(encoding="utf-8"), path), path)
+        if isinstance(calib, Path) or not re.fullmatch(r"[\s,;\[\]0-9eE.+-]+", calib):
+            raise VokitError("calibration file not found (or give the numbers 'fx fy cx cy [k1 k2 p1 p2]')", path)
+        return _from_numbers(_numbers(calib, None), None)
+    return _from_numbers([float(x) for x in calib], None)
+
+
+def check_calibration(intrinsics: np.ndarray | Tensor, image_size: tuple[int, int], path: Path | None) -> None:
+    """Raise `VokitError` if a calibration cannot belong to images of ``image_size`` = (H, W).
+
+    The principal point must lie inside the image and the focal lengths must be positive.
+    """
+    fx, fy, cx, cy = (float(x) for x in intrinsics)
+    h, w = image_size
+    if fx <= 0 or fy <= 0 or not (0 <= cx < w and 0 <= cy < h):
+        raise VokitError(
+            f"calibration does not match the image size: principal point ({cx:g}, {cy:g}) lies outside the "
+            f"{w}x{h} image (or focal length fx={fx:g}, fy={fy:g} is not positive)",
+            path,
+        )
+
+
+class Undistorter:
+    """Resamples raw images of one camera into the undistorted pinhole image with the same intrinsics.
+
+    The sampling map is computed once (`vokit.geometry.camera.undistortion_map`); each call is one bilinear
+    ``grid_sample``. Output pixels whose source falls outside the raw image are 0.
+    """
+
+    def __init__(self, intrinsics: np.ndarray, distortion: np.ndarray, image_size: tuple[int, int]) -> None:
+        k = torch.as_tensor(intrinsics, dtype=torch.float64)[None]
+        d = torch.as_tensor(distortion, dtype=torch.float64)[None]
+        self.uv = undistortion_map(k, d, image_size[0], image_size[1]).to(torch.float32)
+
+    def __call__(self, image: Tensor) -> Tensor:
+        """Undistort a (3, H, W) image."""
+        warped, _ = inverse_warp(image[None], self.uv, padding_mode="zeros")
+        return warped[0]

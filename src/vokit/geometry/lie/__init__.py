@@ -1,0 +1,101 @@
+"""Lie groups SO(3), SE(3), Sim(3) as functional ops on tensors, plus thin ``SE3`` / ``Sim3`` wrappers.
+
+Storage: quaternions xyzw ``(..., 4)``; SE(3) ``(..., 7) = [t, q_xyzw]``; Sim(3) ``(..., 8) = [t, q_xyzw, s]``.
+Tangents: ``[rho, phi]`` (SE(3)), ``[rho, phi, sigma]`` (Sim(3), scale ``exp(sigma)``). Retraction is left
+multiplication ``Exp(delta) @ T``. All ops broadcast over leading batch dimensions.
+"""
+
+from vokit.geometry.lie.quaternion import (
+    axis_angle_to_quat,
+    matrix_to_quat,
+    quat_conjugate,
+    quat_multiply,
+    quat_normalize,
+    quat_positive,
+    quat_to_axis_angle,
+    quat_to_matrix,
+)
+from vokit.geometry.lie.se3 import (
+    SE3ActJacobian,
+    se3_act,
+    se3_act_homogeneous,
+    se3_act_jacobian,
+    se3_adjoint,
+    se3_compose,
+    se3_exp,
+    se3_from_matrix,
+    se3_identity,
+    se3_inverse,
+    se3_left_jacobian,
+    se3_left_jacobian_inverse,
+    se3_log,
+    se3_to_matrix,
+)
+from vokit.geometry.lie.sim3 import (
+    sim3_act,
+    sim3_adjoint,
+    sim3_compose,
+    sim3_exp,
+    sim3_from_matrix,
+    sim3_identity,
+    sim3_inverse,
+    sim3_log,
+    sim3_to_matrix,
+)
+from vokit.geometry.lie.so3 import (
+    so3_act,
+    so3_exp,
+    so3_hat,
+    so3_left_jacobian,
+    so3_left_jacobian_inverse,
+    so3_log,
+    so3_right_jacobian,
+    so3_right_jacobian_inverse,
+    so3_vee,
+)
+from vokit.geometry.lie.wrappers import SE3, Sim3
+
+__all__ = [
+    "SE3",
+    "SE3ActJacobian",
+    "Sim3",
+    "axis_angle_to_quat",
+    "matrix_to_quat",
+    "quat_conjugate",
+    "quat_multiply",
+    "quat_normalize",
+    "quat_positive",
+    "quat_to_axis_angle",
+    "quat_to_matrix",
+    "se3_act",
+    "se3_act_homogeneous",
+    "se3_act_jacobian",
+    "se3_adjoint",
+    "se3_compose",
+    "se3_exp",
+    "se3_from_matrix",
+    "se3_identity",
+    "se3_inverse",
+    "se3_left_jacobian",
+    "se3_left_jacobian_inverse",
+    "se3_log",
+    "se3_to_matrix",
+    "sim3_act",
+    "sim3_adjoint",
+    "sim3_compose",
+    "sim3_exp",
+    "sim3_from_matrix",
+    "sim3_identity",
+    "sim3_inverse",
+    "sim3_log",
+    "sim3_to_matrix",
+    "so3_act",
+    "so3_exp",
+    "so3_hat",
+    "so3_left_jacobian",
+    "so3_left_jacobian_inverse",
+    "so3_log",
+    "so3_right_jacobian",
+    "so3_right_jacobian_inverse",
+    "so3_vee",
+]
