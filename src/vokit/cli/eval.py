@@ -1,0 +1,282 @@
+"""``vokit eval``: trajectory, depth and flow metrics from files (METHODS.md section 9).
+
+    vokit eval traj GT EST --format tum|kitti|euroc --align se3|sim3|scale|none --rpe-delta N [--rpe-unit frames|m]
+    vokit eval depth GT PRED --crop garg --median-scaling
+    vokit eval flow GT PRED
+
+Each prints a table, writes ``metrics.json`` and PNG plots to ``--out`` (when given). Bad input raises
+`VokitError` naming the file; the ``vokit`` dispatcher prints it and exits with status 2.
+"""
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from vokit.errors import VokitError
+
+TRAJ_FORMATS = ("tum", "kitti", "euroc")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vokit eval", description="Metrics from files: trajectories, depth, flow.")
+    sub = parser.add_subparsers(dest="what", required=True)
+
+    t = sub.add_parser("traj", help="ATE / RPE / KITTI segment errors of an estimated trajectory (evo semantics)")
+    t.add_argument("gt", type=Path, help="reference (ground-truth) trajectory file")
+    t.add_argument("est", type=Path, help="estimated trajectory file")
+    t.add_argument("--format", choices=TRAJ_FORMATS, default="tum", help="format of GT (default tum)")
+    t.add_argument("--est-format", choices=TRAJ_FORMATS, default=None,
+                   help="format of EST (default: as --format; tum when --format is euroc, as evo_ape euroc)")
+    t.add_argument("--align", choices=("se3", "sim3", "scale", "none"), default="se3",
+                   help="Umeyama alignment of EST to GT: se3 (metric), sim3 (monocular), scale, none (default se3)")
+    t.add_argument("--n-align", type=int, default=None, help="align on the first N associated poses only")
+    t.add_argument("--rpe-delta", type=float, default=1, help="RPE delta (default 1)")
+    t.add_argument("--rpe-unit", choices=("frames", "m"), default="frames", help="RPE delta unit (default frames)")
+    t.add_argument("--all-pairs", action="store_true", help="RPE over all pairs with the delta, not consecutive ones")
+    t.add_argument("--pairs-from", choices=("estimate", "reference"), default="estimate",
+                   help="trajectory the RPE pairs are chosen on (evo: estimate)")
+    t.add_argument("--assoc", choices=("evo", "tum"), default="evo",
+                   help="timestamp association: evo (nearest within 0.01 s) or tum (greedy, < 0.02 s)")
+    t.add_argument("--max-diff", type=float, default=None, help="association tolerance in seconds")
+    t.add_argument("--offset", type=float, default=0.0, help="seconds added to EST timestamps before matching")
+    t.add_argument("--gt-times", type=Path, default=None, help="KITTI times.txt for GT (plots over time)")
+    t.add_argument("--kitti-segments", choices=("auto", "on", "off"), default="auto",
+                   help="KITTI 100-800 m segment errors (auto: for --format kitti)")
+    t.add_argument("--out", type=Path, default=None, help="folder for metrics.json and PNG plots")
+    t.add_argument("--title", default="", help="plot title (default: the file names)")
+
+    d = sub.add_parser("depth", help="Eigen depth metrics (Monodepth2 protocol)")
+    d.add_argument("gt", type=Path, help="ground-truth depth: folder of .npy / 16-bit .png, or an (N,H,W) .npy")
+    d.add_argument("pred", type=Path, help="predictions: folder of .npy / 16-bit .png, or an (N,h,w) .npy")
+    d.add_argument("--pred-kind", choices=("depth", "inv_depth"), default="depth",
+                   help="what PRED holds (inv_depth: e.g. Monodepth2 disparities); default depth")
+    d.add_argument("--crop", choices=("garg", "none"), default="garg",
+                   help="garg: min<gt<max inside the Garg crop (raw LiDAR); none: gt>0 (default garg)")
+    d.add_argument("--median-scaling", action="store_true", help="per-image median scaling (monocular models)")
+    d.add_argument("--fixed-scale", type=float, default=1.0, help="factor applied first (5.4 for Monodepth2 stereo)")
+    d.add_argument("--min-depth", type=float, default=1e-3, help="lower cap in metres (default 1e-3)")
+    d.add_argument("--max-depth", type=float, default=80.0, help="upper cap in metres (default 80)")
+    d.add_argument("--gt-png-scale", type=float, default=256.0, help="16-bit PNG units per metre for GT (KITTI 256)")
+    d.add_argument("--pred-png-scale", type=float, default=256.0, help="16-bit PNG units per unit for PRED")
+    d.add_argument("--out", type=Path, default=None, help="folder for metrics.json and the error histogram")
+
+    f = sub.add_parser("flow", help="EPE and Fl-all of optical flow (.flo or KITTI 16-bit .png)")
+    f.add_argument("gt", type=Path, help="ground-truth flow file or folder")
+    f.add_argument("pred", type=Path, help="predicted flow file or folder")
+    f.add_argument("--out", type=Path, default=None, help="folder for metrics.json")
+    return parser
+
+
+def _write_json(out: Path | None, payload: dict[str, Any]) -> None:
+    if out is None:
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(payload, indent=2, allow_nan=False, default=_json_default) + "\n")
+    print(f"wrote {out / 'metrics.json'}")
+
+
+def _json_default(value: Any) -> Any:
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _clean(payload: Any) -> Any:
+    """Replace NaN / inf floats by None so that the JSON is strict."""
+    if isinstance(payload, dict):
+        return {k: _clean(v) for k, v in payload.items()}
+    if isinstance(payload, list | tuple):
+        return [_clean(v) for v in payload]
+    if isinstance(payload, float) and (payload != payload or payload in (float("inf"), float("-inf"))):
+        return None
+    return payload
+
+
+def _read_traj(path: Path, fmt: str, times: Path | None) -> tuple[Any, Any]:
+    """Timestamps and poses of a trajectory file; KITTI poses as the file's raw 3x4 matrices (as evo/devkit)."""
+    import numpy as np
+    import torch
+
+    from vokit.data.trajectory_io import read_trajectory
+
+    stamps, poses = read_trajectory(path, fmt, times_path=times)  # validates and names bad rows
+    if fmt == "kitti":
+        # The rows are only orthonormal to ~1e-7; evo and the devkit use them as they are.
+        rows = np.loadtxt(path, dtype=np.float64, comments="#", ndmin=2)
+        return stamps, torch.from_numpy(rows.reshape(-1, 3, 4))
+    return stamps, poses
+
+
+def run_traj(args: argparse.Namespace) -> int:
+    """``vokit eval traj``."""
+    from vokit.metrics.evaluate import evaluate_trajectory, format_trajectory_table
+
+    est_format = args.est_format or ("tum" if args.format == "euroc" else args.format)
+    ref_stamps, ref = _read_traj(args.gt, args.format, args.gt_times)
+    est_stamps, est = _read_traj(args.est, est_format, None)
+    indexed = args.format == "kitti" and est_format == "kitti"
+    if not indexed and "kitti" in (args.format, est_format):
+        raise VokitError("mixing kitti with timestamped formats is not supported: convert both to tum", args.est)
+    if indexed and ref.shape[0] != est.shape[0]:
+        raise VokitError(f"KITTI files need one estimated pose per ground-truth pose: {est.shape[0]} rows here, "
+                         f"{ref.shape[0]} in {args.gt}", args.est)
+    kitti = args.kitti_segments == "on" or (args.kitti_segments == "auto" and indexed)
+    result = evaluate_trajectory(
+        ref, est, ref_stamps, est_stamps,
+        assoc="index" if indexed else args.assoc, max_diff_s=args.max_diff, offset_s=args.offset,
+        align=args.align, n_align=args.n_align, rpe_delta=args.rpe_delta, rpe_unit=args.rpe_unit,
+        rpe_all_pairs=args.all_pairs, pairs_from=args.pairs_from, kitti_segments=kitti,
+    )
+    print(f"vokit eval traj: {args.gt} vs {args.est} ({args.format}/{est_format})")
+    print(format_trajectory_table(result))
+    if args.out is not None:
+        payload = {"gt": str(args.gt), "est": str(args.est), "format": args.format, "est_format": est_format,
+                   **result.as_dict()}
+        _write_json(args.out, _clean(payload))
+        _traj_plots(result, args.out, args.title or f"{args.est.name} vs {args.gt.name}", indexed and
+                    args.gt_times is None)
+    return 0
+
+
+def _traj_plots(result: Any, out: Path, title: str, frames: bool) -> None:
+    from vokit.metrics.plots import (
+        plot_error_over_time,
+        plot_kitti_segment_errors,
+        plot_trajectory_summary,
+        plot_trajectory_top_view,
+    )
+
+    errors, rpe = result.ate.errors, result.rpe
+    written = [plot_trajectory_top_view(
+        result.ref_positions_m, result.ate.est_aligned[:, :3], errors.trans_m, out / "trajectory.png",
+        f"{title}\nAPE rmse {errors.trans.rmse:.4f} m ({result.ate.alignment.mode} aligned)",
+    )]
+    times = result.ref_times_s - (0.0 if frames else float(result.ref_times_s[0]))
+    xlabel = "frame" if frames else "time (s)"
+    written.append(plot_error_over_time(times, errors.trans_m, out / "ape.png", "APE translation (m)", title,
+                                        errors.trans, xlabel))
+    written.append(plot_trajectory_summary(
+        result.ref_positions_m, result.ate.est_aligned[:, :3], errors.trans_m, times, out / "summary.png",
+        f"{title}: APE rmse {errors.trans.rmse:.4f} m ({result.ate.alignment.mode} aligned)", errors.trans, xlabel,
+    ))
+    written.append(plot_error_over_time(times[rpe.pairs[:, 1]], rpe.errors.trans_m, out / "rpe.png",
+                                        "RPE translation (m)", f"{title} (delta {rpe.delta:g} {rpe.delta_unit})",
+                                        rpe.errors.trans, xlabel))
+    if result.kitti is not None:
+        written.append(plot_kitti_segment_errors(result.kitti, out / "kitti_segments.png", title))
+    for path in written:
+        print(f"wrote {path}")
+
+
+def _list_files(path: Path, suffixes: tuple[str, ...]) -> list[Path]:
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise VokitError("no such file or folder", path)
+    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
+    if not files:
+        raise VokitError(f"folder holds no {' / '.join(suffixes)} files", path)
+    return files
+
+
+def _read_maps(path: Path, png_scale: float) -> list[Any]:
+    """Per-image 2-D maps from a folder of .npy / 16-bit .png files, or from one (N, H, W) or (H, W) .npy."""
+    import numpy as np
+    import torch
+
+    from vokit.data.image_io import read_png16
+
+    maps = []
+    for file in _list_files(path, (".npy", ".png")):
+        if file.suffix.lower() == ".png":
+            array = read_png16(file).astype(np.float64) / png_scale
+        else:
+            try:
+                array = np.load(file, allow_pickle=False)
+            except (ValueError, OSError) as err:
+                raise VokitError(f"cannot read array: {err}", file) from None
+        if array.ndim == 3 and path.is_file():
+            maps += [torch.from_numpy(np.asarray(a, dtype=np.float64)) for a in array]
+        elif array.ndim == 2:
+            maps.append(torch.from_numpy(np.asarray(array, dtype=np.float64)))
+        else:
+            raise VokitError(f"expected a 2-D map (or an (N, H, W) stack), got shape {array.shape}", file)
+        if not np.isfinite(array).all():
+            raise VokitError("map contains NaN or infinite values", file)
+    return maps
+
+
+def run_depth(args: argparse.Namespace) -> int:
+    """``vokit eval depth``."""
+    from vokit.metrics.depth import DEPTH_METRIC_NAMES, eigen_depth_metrics
+    from vokit.metrics.plots import plot_depth_error_histogram
+
+    gts = _read_maps(args.gt, args.gt_png_scale)
+    preds = _read_maps(args.pred, args.pred_png_scale)
+    if len(gts) != len(preds):
+        raise VokitError(f"{len(preds)} predictions for {len(gts)} ground-truth maps in {args.gt}", args.pred)
+    for k, pred in enumerate(preds):
+        if not bool((pred > 0).all()):
+            raise VokitError(f"prediction {k} has non-positive values (need positive {args.pred_kind})", args.pred)
+    m = eigen_depth_metrics(gts, preds, pred_kind=args.pred_kind, crop=args.crop, min_depth_m=args.min_depth,
+                            max_depth_m=args.max_depth, median_scaling=args.median_scaling,
+                            fixed_scale=args.fixed_scale)
+    scaling = "median scaling" if m.median_scaling else "no median scaling"
+    print(f"vokit eval depth: {len(gts)} images, crop {m.crop}, caps [{m.min_depth_m:g}, {m.max_depth_m:g}] m, "
+          f"{scaling}, fixed scale {m.fixed_scale:g}, mean over images")
+    if m.median_scaling:
+        print(f"scaling ratios: median {m.ratio_median:.3f}, std(ratio / median) {m.ratio_std:.3f}")
+    print("".join(f"{n:>10}" for n in DEPTH_METRIC_NAMES))
+    print("".join(f"{v:>10.4f}" for v in m.mean.as_dict().values()))
+    if args.out is not None:
+        payload = {"gt": str(args.gt), "pred": str(args.pred), "n_images": len(gts), "crop": m.crop,
+                   "min_depth_m": m.min_depth_m, "max_depth_m": m.max_depth_m, "median_scaling": m.median_scaling,
+                   "fixed_scale": m.fixed_scale, "pred_kind": m.pred_kind, "averaging": "mean of per-image values",
+                   "ratio_median": m.ratio_median, "ratio_std": m.ratio_std, "metrics": m.mean.as_dict()}
+        _write_json(args.out, _clean(payload))
+        print(f"wrote {plot_depth_error_histogram(m, args.out / 'depth_error_hist.png', str(args.pred))}")
+    return 0
+
+
+def _read_flows(path: Path) -> tuple[list[Any], list[Any]]:
+    from vokit.data.flow_io import read_flow
+
+    pairs = [read_flow(file) for file in _list_files(path, (".flo", ".png"))]
+    return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+def run_flow(args: argparse.Namespace) -> int:
+    """``vokit eval flow``."""
+    from vokit.metrics.flow import flow_metrics
+
+    gts, valids = _read_flows(args.gt)
+    preds, _ = _read_flows(args.pred)
+    if len(gts) != len(preds):
+        raise VokitError(f"{len(preds)} predicted flows for {len(gts)} ground-truth flows in {args.gt}", args.pred)
+    for k, (p, g) in enumerate(zip(preds, gts, strict=True)):
+        if p.shape != g.shape:
+            raise VokitError(f"flow {k}: prediction {tuple(p.shape)} and ground truth {tuple(g.shape)} differ",
+                             args.pred)
+    m = flow_metrics(preds, gts, valids)
+    print(f"vokit eval flow: {len(gts)} flow fields, {int(m.n_valid.sum())} valid pixels")
+    print(f"EPE pooled over pixels (KITTI devkit)   {m.epe_pooled:.4f} px")
+    print(f"EPE mean of per-image means (RAFT KITTI) {m.epe_image_mean:.4f} px")
+    print(f"Fl-all pooled                            {m.fl_all_pct:.3f} %")
+    print(f"1px / 3px / 5px accuracy (pooled)        {m.px1:.4f} / {m.px3:.4f} / {m.px5:.4f}")
+    payload = {"gt": str(args.gt), "pred": str(args.pred), "n_images": len(gts), **m.as_dict(),
+               "per_image_epe": m.per_image_epe.tolist(), "per_image_fl_pct": m.per_image_fl_pct.tolist()}
+    _write_json(args.out, _clean(payload))
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    """Run ``vokit eval``; returns the exit status (0 ok; bad input raises `VokitError`, exit 2)."""
+    args = _parser().parse_args(argv)
+    run = {"traj": run_traj, "depth": run_depth, "flow": run_flow}[args.what]
+    try:
+        return run(args)
+    except VokitError as err:
+        if err.path is not None:
+            raise
+        # A metric rejected the data (no matching stamps, degenerate alignment, ...): name the inputs.
+        named = args.est if args.what == "traj" else args.pred
+        raise VokitError(f"{err.message} (reference: {args.gt})", named) from err

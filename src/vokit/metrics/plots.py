@@ -1,0 +1,226 @@
+"""PNG plots of evaluation results (matplotlib's Agg canvas; no pyplot, no global backend switch).
+
+- `plot_trajectory_top_view`: reference and estimate from above, the estimate coloured by its error;
+- `plot_trajectory_summary`: that top view next to the error over time, in one figure;
+- `plot_error_over_time`: an error sequence with its rmse / mean / median, like evo's plots;
+- `plot_kitti_segment_errors`: KITTI per-length translation and rotation errors as bars;
+- `plot_depth_error_histogram`: the pooled per-pixel abs-rel histogram of a depth evaluation.
+
+Every function writes one PNG and returns its path. matplotlib is imported inside the functions, so importing
+`vokit.metrics` stays light.
+"""
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from jaxtyping import Float
+from torch import Tensor
+
+from vokit.metrics.depth import ABS_REL_HIST_EDGES, DepthMetrics
+from vokit.metrics.kitti_odometry import KittiSegmentErrors
+from vokit.metrics.stats import ErrorStats
+
+_AXIS_NAMES = ("x", "y", "z")
+
+
+def _figure(width_in: float, height_in: float) -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width_in, height_in), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Any, path: str | Path) -> Path:
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, format="png", dpi=100)
+    return out
+
+
+def top_view_axes(positions_m: Float[Tensor, "N 3"]) -> tuple[int, int]:
+    """The two world axes with the largest extent (x-z for KITTI driving, usually x-y for TUM), in order."""
+    extent = (positions_m.max(0).values - positions_m.min(0).values).tolist()
+    a, b = sorted(sorted(range(3), key=lambda k: -extent[k])[:2])
+    return a, b
+
+
+def _draw_top_view(fig: Any, ax: Any, ref: Tensor, est: Tensor, err: Tensor, error_label: str) -> None:
+    from matplotlib.collections import LineCollection
+
+    a, b = top_view_axes(ref.detach().to(torch.float64))
+    ref_ab = ref.detach().cpu().double().numpy()[:, [a, b]]
+    est_ab = est.detach().cpu().double().numpy()[:, [a, b]]
+    e = err.detach().cpu().double().numpy()
+    ax.plot(ref_ab[:, 0], ref_ab[:, 1], "--", color="0.5", lw=1.0, label="reference")
+    lines = LineCollection(list(np.stack([est_ab[:-1], est_ab[1:]], axis=1)), cmap="jet", linewidths=1.6)
+    lines.set_array(0.5 * (e[:-1] + e[1:]))
+    ax.add_collection(lines)
+    ax.plot(est_ab[:1, 0], est_ab[:1, 1], "ko", ms=4, label="start")
+    fig.colorbar(lines, ax=ax, label=error_label)
+    ax.set_xlabel(f"{_AXIS_NAMES[a]} (m)")
+    ax.set_ylabel(f"{_AXIS_NAMES[b]} (m)")
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.autoscale_view()
+    ax.legend(loc="best", fontsize=8)
+
+
+def _draw_series(ax: Any, times: Tensor, errors: Tensor, ylabel: str, xlabel: str, stats: ErrorStats | None) -> None:
+    ax.plot(times.detach().cpu().double().numpy(), errors.detach().cpu().double().numpy(), lw=0.8, color="tab:gray")
+    if stats is not None:
+        for value, name, colour in ((stats.rmse, "rmse", "tab:blue"), (stats.mean, "mean", "tab:green"),
+                                    (stats.median, "median", "tab:orange")):
+            ax.axhline(value, color=colour, lw=1.2, label=f"{name} {value:.4g}")
+        ax.legend(loc="upper right", fontsize=8)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+
+
+def plot_trajectory_top_view(
+    ref_positions_m: Float[Tensor, "N 3"],
+    est_positions_m: Float[Tensor, "N 3"],
+    errors_m: Float[Tensor, " N"],
+    path: str | Path,
+    title: str = "",
+    error_label: str = "APE (m)",
+) -> Path:
+    """Reference (grey, dashed) and aligned estimate (coloured by error) seen from above.
+
+    The view plane holds the two world axes with the largest reference extent (x-z for KITTI).
+
+    Args:
+        ref_positions_m: reference camera centres, metres.
+        est_positions_m: aligned estimated camera centres, metres (same world).
+        errors_m: per-pose error used for the colour.
+        path: output PNG.
+        title: figure title.
+        error_label: colour-bar label.
+
+    Returns:
+        The PNG path.
+    """
+    fig = _figure(6.0, 5.0)
+    ax = fig.add_subplot()
+    _draw_top_view(fig, ax, ref_positions_m, est_positions_m, errors_m, error_label)
+    ax.set_title(title, fontsize=10)
+    return _save(fig, path)
+
+
+def plot_trajectory_summary(
+    ref_positions_m: Float[Tensor, "N 3"],
+    est_positions_m: Float[Tensor, "N 3"],
+    errors_m: Float[Tensor, " N"],
+    times: Float[Tensor, " N"],
+    path: str | Path,
+    title: str = "",
+    stats: ErrorStats | None = None,
+    xlabel: str = "time (s)",
+) -> Path:
+    """Top view coloured by APE next to the APE over time, in one figure (the README's evaluation plot).
+
+    Args:
+        ref_positions_m: reference camera centres, metres.
+        est_positions_m: aligned estimated camera centres, metres.
+        errors_m: per-pose APE, metres.
+        times: x values of the error plot (seconds from the start or frame indices).
+        path: output PNG.
+        title: figure title.
+        stats: APE statistics drawn as horizontal lines.
+        xlabel: x-axis label of the error plot.
+
+    Returns:
+        The PNG path.
+    """
+    fig = _figure(11.0, 4.4)
+    grid = fig.add_gridspec(1, 2, width_ratios=(1.0, 1.25))
+    _draw_top_view(fig, fig.add_subplot(grid[0]), ref_positions_m, est_positions_m, errors_m, "APE (m)")
+    _draw_series(fig.add_subplot(grid[1]), times, errors_m, "APE translation (m)", xlabel, stats)
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
+
+
+def plot_error_over_time(
+    times: Float[Tensor, " K"],
+    errors: Float[Tensor, " K"],
+    path: str | Path,
+    ylabel: str,
+    title: str = "",
+    stats: ErrorStats | None = None,
+    xlabel: str = "time (s)",
+) -> Path:
+    """An error sequence with horizontal rmse / mean / median lines.
+
+    Args:
+        times: x values (seconds from the start, or frame indices).
+        errors: the errors.
+        path: output PNG.
+        ylabel: y-axis label with unit.
+        title: figure title.
+        stats: statistics to draw (``None``: none).
+        xlabel: x-axis label.
+
+    Returns:
+        The PNG path.
+    """
+    fig = _figure(7.0, 3.2)
+    ax = fig.add_subplot()
+    _draw_series(ax, times, errors, ylabel, xlabel, stats)
+    ax.set_title(title, fontsize=10)
+    return _save(fig, path)
+
+
+def plot_kitti_segment_errors(result: KittiSegmentErrors, path: str | Path, title: str = "") -> Path:
+    """Per-length mean translation (%) and rotation (deg/100 m) errors as bars, with the overall means.
+
+    Args:
+        result: KITTI segment errors.
+        path: output PNG.
+        title: figure title.
+
+    Returns:
+        The PNG path.
+    """
+    lengths = [f"{v:.0f}" for v in result.lengths_m]
+    fig = _figure(8.0, 3.2)
+    panels = (
+        (result.per_length_t_err_pct, result.t_err_pct, "translation error (%)", "tab:blue"),
+        (result.per_length_r_err_deg_per_100m, result.r_err_deg_per_100m, "rotation error (deg/100 m)", "tab:red"),
+    )
+    for k, (values, overall, label, colour) in enumerate(panels):
+        ax = fig.add_subplot(1, 2, k + 1)
+        heights = [0.0 if np.isnan(v) else v for v in values]
+        ax.bar(lengths, heights, color=colour, alpha=0.8)
+        ax.axhline(overall, color="k", lw=1.0, ls="--", label=f"all segments {overall:.3f}")
+        ax.set_xlabel("segment length (m)")
+        ax.set_ylabel(label)
+        ax.legend(loc="upper right", fontsize=8)
+    fig.suptitle(title or f"KITTI segment errors ({result.precision})", fontsize=10)
+    return _save(fig, path)
+
+
+def plot_depth_error_histogram(metrics: DepthMetrics, path: str | Path, title: str = "") -> Path:
+    """Histogram of the per-pixel abs-rel error pooled over all evaluated pixels.
+
+    Args:
+        metrics: a depth evaluation (its ``abs_rel_hist``).
+        path: output PNG.
+        title: figure title.
+
+    Returns:
+        The PNG path.
+    """
+    edges = ABS_REL_HIST_EDGES.numpy()
+    counts = metrics.abs_rel_hist.detach().cpu().double().numpy()
+    fraction = counts / max(counts.sum(), 1.0)
+    fig = _figure(6.0, 3.2)
+    ax = fig.add_subplot()
+    ax.bar(edges[:-1], fraction, width=np.diff(edges), align="edge", color="tab:purple", alpha=0.8)
+    ax.axvline(metrics.mean.abs_rel, color="k", ls="--", lw=1.0, label=f"abs_rel {metrics.mean.abs_rel:.4f}")
+    ax.set_xlabel(f"per-pixel |gt - pred| / gt (last bin: >= {edges[-2]:.2f})")
+    ax.set_ylabel("fraction of pixels")
+    ax.legend(loc="upper right", fontsize=8)
+    ax.set_title(title, fontsize=10)
+    return _save(fig, path)
