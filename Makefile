@@ -25,7 +25,7 @@ lint: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q -p no:cacheprovider --timeout 900 --doctest-modules --doctest-glob="*.md" tests src/vokit/geometry src/vokit/metrics docs/conventions.md
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -p no:cacheprovider --timeout 900 --doctest-modules --doctest-glob="*.md" tests src/vokit/geometry src/vokit/metrics docs/conventions.md
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
