@@ -1,1 +1,34 @@
-"""vokit.engine: see DESIGN.md section 2."""
+"""vokit.engine: the trainer, configs and presets, checkpoints, DDP and logging (DESIGN.md section 2).
+
+Public entry points (imported lazily, so ``import vokit.engine.report`` stays light):
+
+- :func:`train` (``vokit train``): ``train(config) -> run folder``;
+- :func:`load_checkpoint`: ``(model bundle, config)`` from a checkpoint or run folder, ready for inference;
+- :data:`PRESETS` / :func:`get_preset`: the named configs; :class:`ExperimentConfig` and its sections;
+- :func:`load_config` / :func:`save_config`: configs as plain YAML.
+"""
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "train": "vokit.engine.trainer",
+    "StepInfo": "vokit.engine.trainer",
+    "TrainingInterrupted": "vokit.engine.trainer",
+    "load_checkpoint": "vokit.engine.checkpoint",
+    "export_weights": "vokit.engine.checkpoint",
+    "read_checkpoint": "vokit.engine.checkpoint",
+    "PRESETS": "vokit.engine.presets",
+    "get_preset": "vokit.engine.presets",
+    "ExperimentConfig": "vokit.engine.configs",
+    "load_config": "vokit.engine.config_io",
+    "save_config": "vokit.engine.config_io",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'vokit.engine' has no attribute {name!r}")

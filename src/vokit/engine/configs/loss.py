@@ -1,0 +1,44 @@
+"""Loss weights and switches (METHODS.md sections 2.3 and 8.3-8.4)."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Loss weights and switches of the Monodepth2 base and the CoopNet hybrid loss."""
+
+    smoothness_weight: float = 1e-3
+    """Weight of the edge-aware inverse-depth smoothness term (divided by 2^scale per scale); >= 0."""
+
+    num_scales: int = 4
+    """Decoder scales that enter the loss (1..4; scale s has resolution 1/2^s)."""
+
+    use_ssim: bool = True
+    """Photometric error = 0.85 SSIM + 0.15 L1 (otherwise L1 only)."""
+
+    use_min_reprojection: bool = True
+    """Per-pixel minimum over source frames (otherwise their average)."""
+
+    use_automask: bool = True
+    """Monodepth2 auto-masking of pixels that the unwarped source explains better."""
+
+    use_full_res_multiscale: bool = True
+    """Compare every scale at the input resolution (otherwise each scale against a downsampled target)."""
+
+    consistency_weight: float = 0.01
+    """CoopNet lambda_c: weight of the flow-rigid consistency term, flow in pixels; >= 0."""
+
+    flow_smoothness_weight: float = 0.1
+    """CoopNet lambda_fs: weight of the edge-aware flow smoothness (flow divided by the image width); >= 0."""
+
+    consistency_two_way: bool = False
+    """Let the consistency term also push rigid flow towards flow (default: rigid flow is detached)."""
+
+    use_apportionment: bool = True
+    """Adapt lambda_R so rigid and flow networks receive comparable gradients (METHODS.md section 8.4)."""
+
+    apportion_every: int = 20
+    """Steps between gradient-apportionment updates of lambda_R; >= 1."""
+
+    apportion_history: int = 50
+    """Number of past ratios averaged into lambda_R; >= 1."""

@@ -1,0 +1,33 @@
+"""Which method and which network sizes."""
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Method and network sizes."""
+
+    method: Literal["monodepth2", "coopnet"] = "coopnet"
+    """Composed system to train: ``monodepth2`` (depth + pose) or ``coopnet`` (depth + pose + flow)."""
+
+    num_layers: Literal[18, 34] = 18
+    """ResNet depth of the depth and pose encoders."""
+
+    width: float = 1.0
+    """Channel multiplier of the depth and pose networks, > 0 (1.0 = ResNet-18 channels 64..512)."""
+
+    flow_width: float = 1.0
+    """Channel multiplier of the flow network, > 0 (coopnet only)."""
+
+    flow_levels: int | None = None
+    """Flow pyramid levels, 2-6 (coopnet); unset = most with the coarsest level >= 2 px high (6 if H >= 128)."""
+
+    min_depth: float = 0.1
+    """Smallest depth the depth head can output, in training-scale units (metres for the synthetic world)."""
+
+    max_depth: float = 100.0
+    """Largest depth the depth head can output, in training-scale units (metres for the synthetic world)."""
+
+    imagenet_weights: str | None = None
+    """Local ResNet ImageNet state-dict file for the depth and pose encoders (width 1.0); unset = from scratch."""

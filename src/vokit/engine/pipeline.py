@@ -1,0 +1,527 @@
+"""The main job: run a trained depth + pose (+ flow) model over a sequence, write everything, evaluate, report.
+
+:func:`run_sequence` is ``vokit run`` and :func:`demo` is ``vokit demo``. A run folder holds:
+
+- ``trajectory_tum.txt`` (``t tx ty tz qx qy qz qw``) and ``trajectory_kitti.txt`` (row-major 3x4): the chained
+  ``world_from_cam`` trajectory, frame 0 at the identity, in the model's training-scale units (monocular: the
+  scale is unknown; the synthetic-trained models learned metres);
+- ``depth/NNNNNN.png``: 16-bit z-depth, ``depth = value / 256`` in the same units, 0 = invalid (the scale is also
+  stored in each PNG's ``vokit_depth`` text entry); ``depth_preview/``: colour inverse depth (near = bright);
+- with a flow network (``coopnet``): ``flow_preview/NNNNNN.png`` (forward flow of frame N to N + 1 in the
+  Middlebury colour code), ``motion_mask/NNNNNN.png`` (8-bit moving-object probability, 255 = moving) and
+  ``motion_mask_preview/`` (the mask in red over the image);
+- ``metrics.json`` when the sequence has ground truth: Eigen depth metrics with per-image median scaling (all valid
+  pixels ``1e-3 < gt < 80`` m, and moving-object pixels), ATE after Sim(3) alignment and RPE over consecutive
+  frames, flow EPE / Fl, motion-mask IoU (mask > 0.5);
+- ``plots/``: trajectory top view (against the ground truth when present), ATE over time, depth error histogram
+  and a panel of a few frames (image, depth, flow, motion mask, each beside its ground truth);
+- ``config.yaml``: the run's parameters, the model's training config, vokit version and git SHA;
+- ``report.html``: one self-contained page with the metric tables and the figures.
+
+Frame files are numbered by position in the run (after ``stride`` / ``max_frames``), like the trajectory rows.
+The network sees every image resized to its training resolution (intrinsics scaled by the same factors, METHODS.md
+section 1), and its depth, flow and masks are resized back to the input size before writing and evaluating.
+"""
+
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from torch import nn
+
+import vokit
+from vokit.data.sequence import Sequence as FrameSequence
+from vokit.engine.configs import ExperimentConfig
+from vokit.engine.run_outputs import (
+    COMPACT_COLUMNS,
+    DEPTH_PNG_UNITS,
+    evaluate_prediction,
+    format_summary,
+    json_ready,
+    mask_iou,
+    summary_row,
+    write_frames,
+    write_plots,
+    write_run_report,
+)
+from vokit.errors import VokitError
+from vokit.methods.inference import SequencePrediction
+
+__all__ = [
+    "BASELINE_DIR", "COMPACT_COLUMNS", "DEMO_FRAMES", "METHODS", "RUN_OUTPUTS", "RunResult", "demo",
+    "format_summary", "load_model", "mask_iou", "open_source", "prepare_output_dir", "resolve_weights",
+    "run_sequence", "select_frames", "shipped_weights_path", "summary_row",
+]
+
+METHODS: tuple[str, ...] = ("coopnet", "monodepth2")
+"""Methods ``vokit run`` can run (the names of ``model.method`` in the checkpoints)."""
+
+DEMO_FRAMES = 24
+"""Frames of the ``vokit demo`` street sequence."""
+
+RUN_OUTPUTS: tuple[str, ...] = (
+    "trajectory_tum.txt", "trajectory_kitti.txt", "depth", "depth_preview", "flow_preview", "motion_mask",
+    "motion_mask_preview", "plots", "metrics.json", "config.yaml", "report.html",
+)
+"""Files and folders a run writes; ``overwrite=True`` replaces exactly these."""
+
+BASELINE_DIR = "baseline-monodepth2"
+"""Sub-folder of the demo's run folder holding the Monodepth2 baseline run."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a run wrote and measured.
+
+    Attributes:
+        out: the run folder.
+        method: ``coopnet`` or ``monodepth2``.
+        sequence_name: the sequence's name.
+        n_frames: frames processed.
+        frames_per_second: inference throughput (image loading included).
+        weights: the checkpoint file used.
+        metrics: the content of ``metrics.json`` (None without ground truth).
+        report: the ``report.html`` path.
+        prediction: depth, trajectory, flow and masks at the input resolution.
+        baselines: further runs on the same frames compared in the report (the demo's Monodepth2 baseline).
+    """
+
+    out: Path
+    method: str
+    sequence_name: str
+    n_frames: int
+    frames_per_second: float
+    weights: Path
+    metrics: dict[str, Any] | None
+    report: Path
+    prediction: SequencePrediction
+    baselines: tuple["RunResult", ...] = field(default_factory=tuple)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Inputs: output folder, weights, sequence
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def prepare_output_dir(out: str | Path, overwrite: bool = False, extra_outputs: Sequence[str] = ()) -> Path:
+    """Create the run folder and check that it can be written, before any work is done.
+
+    Args:
+        out: the folder (created with its parents).
+        overwrite: replace an earlier run's outputs (:data:`RUN_OUTPUTS` and ``extra_outputs``) in ``out``; other
+            files are kept. Without it, a folder holding any of those outputs is an error.
+        extra_outputs: further names to replace (e.g. the demo's baseline folder).
+
+    Returns:
+        The folder.
+
+    Raises:
+        VokitError: the folder cannot be created or written, or holds an earlier run and ``overwrite`` is False.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise VokitError("the output path exists and is not a folder", out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise VokitError(f"cannot create the output folder: {err.strerror or err}", out) from None
+    probe = out / f".vokit-write-test-{os.getpid()}"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise VokitError(f"the output folder is not writable: {err.strerror or err}", out) from None
+    existing = [name for name in (*RUN_OUTPUTS, *extra_outputs) if (out / name).exists()]
+    if existing and not overwrite:
+        raise VokitError(f"the output folder already holds a run ({', '.join(existing[:3])}, ...); choose another "
+                         "--out or pass --overwrite", out)
+    for name in existing:
+        target = out / name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        else:
+            target.unlink()
+    return out
+
+
+def shipped_weights_path(method: str) -> Path:
+    """Where the shipped weights of ``method`` live: ``vokit/weights/<method>-synthetic.pt`` in the package."""
+    return Path(vokit.__file__).resolve().parent / "weights" / f"{method}-synthetic.pt"
+
+
+def resolve_weights(method: str, weights: str | Path | None) -> Path:
+    """The checkpoint to load: ``weights`` (a file or a training run folder) or the shipped file of ``method``.
+
+    Raises:
+        VokitError: the file is missing (for the shipped weights, saying how to train them).
+    """
+    if weights is not None:
+        path = Path(weights)
+        if not path.exists():
+            raise VokitError("weights file (or run folder) not found", path)
+        return path
+    path = shipped_weights_path(method)
+    if not path.is_file():
+        raise VokitError(
+            f"the shipped {method} weights are missing. Train them with `vokit train {method}-synthetic` and pass "
+            f"the run folder with --weights RUNS/{method}-synthetic-..., or export the trained checkpoint to this "
+            "path with vokit.engine.export_weights(checkpoint, path)",
+            path,
+        )
+    return path
+
+
+def load_model(
+    method: str | None, weights: str | Path | None, device: str | torch.device = "cpu"
+) -> tuple[nn.Module, ExperimentConfig, Path, int]:
+    """Load a trained model bundle for inference.
+
+    Args:
+        method: ``coopnet`` or ``monodepth2``; None takes the method of ``weights`` (required then).
+        weights: checkpoint file or training run folder; None for the shipped weights of ``method``.
+        device: where the model goes.
+
+    Returns:
+        The model in eval mode, its training config, the checkpoint file, and the training step it holds.
+
+    Raises:
+        VokitError: unknown method, missing or corrupt weights, or weights of another method.
+    """
+    from vokit.engine.checkpoint import find_checkpoint, load_checkpoint, read_checkpoint
+
+    if method is not None and method not in METHODS:
+        raise VokitError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if method is None and weights is None:
+        raise VokitError("give a method or a weights file")
+    path = find_checkpoint(resolve_weights(method or "", weights))
+    model, config = load_checkpoint(path, device=device)
+    if method is not None and config.model.method != method:
+        raise VokitError(f"these weights are a {config.model.method} model, not {method} (drop --method or pass "
+                         f"--method {config.model.method})", path)
+    step = int(read_checkpoint(path).get("step", 0))
+    return model, config, path, step
+
+
+def _check_device(device: str | torch.device) -> torch.device:
+    try:
+        dev = torch.device(device)
+    except RuntimeError as err:
+        raise VokitError(f"unknown device {str(device)!r}: {err}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise VokitError(f"device {str(device)!r} requested but CUDA is not available here; use --device cpu")
+    return dev
+
+
+def _synthetic_source(spec: str, n_frames: int) -> FrameSequence:
+    """``synthetic[:scene[:seed]]``: a sequence of the synthetic world (default: the first test-split street)."""
+    from vokit.data.synthetic import SyntheticWorld, split_seed
+
+    parts = spec.split(":")
+    scene = parts[1] if len(parts) > 1 and parts[1] else "street"
+    try:
+        seed = int(parts[2]) if len(parts) > 2 else split_seed("test", 0)
+    except ValueError:
+        raise VokitError(f"synthetic source {spec!r}: the seed must be an integer (synthetic:SCENE:SEED)") from None
+    height, width = (128, 416) if scene == "street" else (240, 320)
+    return SyntheticWorld(scene, n_frames, seed, height, width, memory_cache=min(n_frames, 64)).as_sequence()
+
+
+def open_source(
+    source: str | Path | FrameSequence,
+    format: str | None = None,
+    calib: str | Path | Sequence[float] | None = None,
+    synthetic_frames: int = 100,
+) -> tuple[FrameSequence, str]:
+    """Open what ``vokit run`` was pointed at.
+
+    Args:
+        source: an image folder, a video, a dataset sequence folder (any `vokit.data.readers` layout),
+            ``synthetic[:scene[:seed]]`` for the synthetic world, or a `Sequence`.
+        format: the reader name (``kitti-odom``, ``tum``, ``images``, ``video``, ...); detected when None.
+        calib: ``fx fy cx cy [k1 k2 p1 p2]`` (numbers or one string) or a calibration file; for image folders and
+            videos only (datasets carry their own calibration).
+        synthetic_frames: frames to render for a synthetic source.
+
+    Returns:
+        The sequence and its format name.
+
+    Raises:
+        VokitError: missing calibration for images or video, a calibration given for a dataset, or anything the
+            reader rejects (which names the file).
+    """
+    from vokit.data.readers import detect_format, open_sequence
+
+    if isinstance(source, FrameSequence):
+        return source, format or "sequence"
+    text = str(source)
+    if format == "synthetic" or text == "synthetic" or text.startswith("synthetic:"):
+        spec = text if text.startswith("synthetic") else f"synthetic:{text}"
+        return _synthetic_source(spec, synthetic_frames), "synthetic"
+    path = Path(source)
+    fmt = format or detect_format(path)
+    kwargs: dict[str, Any] = {}
+    if fmt in ("images", "video"):
+        folder = path if fmt == "images" else path.parent
+        if calib is None and not (folder / "calib.txt").is_file():
+            raise VokitError(
+                f"no camera calibration for this {'image folder' if fmt == 'images' else 'video'}: pass --calib "
+                "fx fy cx cy [k1 k2 p1 p2] (pixels of these images) or --calib FILE, or put a calib.txt with those "
+                f"numbers in {folder}",
+                path,
+            )
+        if calib is not None:
+            kwargs["calib"] = calib if isinstance(calib, (str, Path)) else [float(x) for x in calib]
+    elif calib is not None:
+        raise VokitError(f"--calib is for image folders and videos; this {fmt} sequence has its own calibration",
+                         path)
+    return open_sequence(path, fmt, **kwargs), fmt
+
+
+def select_frames(sequence: FrameSequence, stride: int = 1, max_frames: int | None = None) -> FrameSequence:
+    """Every ``stride``-th frame, at most ``max_frames`` of them (ground-truth flow is dropped when stride > 1)."""
+    if stride < 1:
+        raise VokitError(f"--stride must be >= 1, got {stride}")
+    if max_frames is not None and max_frames < 2:
+        raise VokitError(f"--max-frames must be >= 2 (poses need frame pairs), got {max_frames}")
+    if stride == 1 and (max_frames is None or max_frames >= len(sequence)):
+        selected = sequence
+    else:
+        stop = None if max_frames is None else max_frames * stride
+        selected = sequence.subsequence(0, stop, stride)
+    if len(selected) < 2:
+        raise VokitError(f"sequence {sequence.name!r} has {len(selected)} frame(s) after --stride {stride}; "
+                         "a run needs at least 2", sequence.source)
+    return selected
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The main job
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _infer(method: str, model: nn.Module, sequence: FrameSequence, device: torch.device, batch_size: int,
+           progress: bool) -> SequencePrediction:
+    if method == "coopnet":
+        from vokit.methods.coopnet import infer_sequence
+    else:
+        from vokit.methods.monodepth2 import infer_sequence  # type: ignore[assignment]
+    return infer_sequence(model, sequence, device=device, batch_size=batch_size,  # type: ignore[arg-type]
+                          show_progress=progress)
+
+
+def _execute(
+    sequence: FrameSequence,
+    model: nn.Module,
+    config: ExperimentConfig,
+    weights_path: Path,
+    weights_step: int,
+    out: Path,
+    device: torch.device,
+    batch_size: int,
+    info: dict[str, Any],
+    progress: bool,
+    depth_crop: str = "none",
+    baselines: Sequence[RunResult] = (),
+) -> RunResult:
+    """Inference, outputs, evaluation, plots and report into a prepared folder."""
+    from vokit.data.writers import write_kitti_trajectory, write_tum_trajectory
+    from vokit.engine.config_io import config_to_dict, git_sha
+
+    method = config.model.method
+    start = time.perf_counter()
+    prediction = _infer(method, model, sequence, device, batch_size, progress)
+    write_tum_trajectory(out / "trajectory_tum.txt", prediction.timestamps, prediction.world_from_cam)
+    write_kitti_trajectory(out / "trajectory_kitti.txt", prediction.world_from_cam)
+    too_far = write_frames(out, sequence, prediction, progress)
+    evaluation = evaluate_prediction(sequence, prediction, depth_crop)
+    metrics = None if evaluation is None else evaluation.metrics
+    if metrics is not None:
+        metrics = {"sequence": sequence.name, "method": method, "n_frames": int(prediction.indices.shape[0]),
+                   **metrics}
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    figures = write_plots(out, sequence, prediction, evaluation, method)
+    info = {
+        **info,
+        "method": method,
+        "weights": str(weights_path),
+        "weights_step": weights_step,
+        "device": str(device),
+        "batch_size": batch_size,
+        "sequence": {"name": sequence.name, "frames": int(prediction.indices.shape[0]),
+                     "image_size": list(sequence.image_size),
+                     "ground_truth": {"poses": sequence.has_poses, "depth": sequence.has_depth,
+                                      "flow": sequence.has_flow, "motion_mask": sequence.has_motion_mask}},
+        "network_input_size": [config.data.height, config.data.width],
+        "depth_png": {"units_per_unit": DEPTH_PNG_UNITS, "pixels_beyond_range_written_as_0": too_far,
+                      "meaning": "depth = value / 256 in the model's training-scale units; 0 = invalid"},
+        "frames_per_second": round(prediction.frames_per_second, 3),
+        "total_seconds": round(time.perf_counter() - start, 2),
+        "vokit_version": vokit.__version__,
+        "git_sha": git_sha(),
+        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "model_config": config_to_dict(config),
+    }
+    (out / "config.yaml").write_text(yaml.safe_dump(json_ready(info), sort_keys=False), encoding="utf-8")
+    result = RunResult(out=out, method=method, sequence_name=sequence.name, n_frames=int(prediction.indices.shape[0]),
+                       frames_per_second=prediction.frames_per_second, weights=weights_path, metrics=metrics,
+                       report=out / "report.html", prediction=prediction, baselines=tuple(baselines))
+    rows: dict[str, dict[str, float | str]] = {method: summary_row(metrics, prediction.frames_per_second)}
+    for base in baselines:
+        rows[f"{base.method} (baseline)"] = summary_row(base.metrics, base.frames_per_second)
+    height, width = sequence.image_size
+    summary = [
+        f"Sequence {sequence.name}: {result.n_frames} frames from {info['source']} (format {info['format']}), "
+        f"{width}x{height} px.",
+        f"Model {method} from {weights_path.name} (step {weights_step}), network input {config.data.width}x"
+        f"{config.data.height} px, {prediction.frames_per_second:.2f} frames/s on {device}.",
+        "Trajectory and depth are in the model's training-scale units (monocular: scale unknown); depth PNGs "
+        f"store value = depth x {DEPTH_PNG_UNITS:g}.",
+    ]
+    if not metrics:
+        summary.append("No ground truth: nothing to evaluate.")
+    write_run_report(out, f"vokit run: {method} on {sequence.name}", rows, metrics, figures, summary,
+                     {k: v for k, v in info.items() if k != "model_config"})
+    return result
+
+
+def default_out_dir(method: str | None, name: str) -> Path:
+    """``runs/run-<method>-<source name>-<UTC time>`` (``runs/run-<name>-<time>`` without a method), fresh per run."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "sequence"
+    return Path("runs") / "-".join(["run", *([method] if method else []), safe, stamp])
+
+
+def run_sequence(
+    source: str | Path | FrameSequence,
+    method: str | None = "coopnet",
+    out: str | Path | None = None,
+    weights: str | Path | None = None,
+    calib: str | Path | Sequence[float] | None = None,
+    format: str | None = None,
+    device: str | torch.device = "cpu",
+    stride: int = 1,
+    max_frames: int | None = None,
+    batch_size: int = 8,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> RunResult:
+    """``vokit run``: depth, trajectory (and flow, motion masks) of a sequence, written with a report.
+
+    Args:
+        source: an image folder, video file, dataset sequence folder (``kitti-odom``, ``kitti-raw``, ``tum``,
+            ``euroc``, ``tartanair``, ``7scenes`` layouts, or one written by ``vokit synth``),
+            ``synthetic[:scene[:seed]]``, or a `Sequence`.
+        method: ``coopnet`` or ``monodepth2``; None takes the method of ``weights``.
+        out: the run folder (default :func:`default_out_dir`); checked for writing before any work.
+        weights: checkpoint file or training run folder (default: the shipped ``<method>-synthetic.pt``).
+        calib: for image folders and videos, ``fx fy cx cy [k1 k2 p1 p2]`` in pixels or a calibration file.
+        format: reader name; detected from the layout when None.
+        device: ``cpu`` or ``cuda``.
+        stride: use every ``stride``-th frame.
+        max_frames: use at most this many frames (after the stride).
+        batch_size: frames per network call.
+        overwrite: replace an earlier run's outputs in ``out``.
+        progress: show progress bars (frames/s).
+
+    Returns:
+        The :class:`RunResult`.
+
+    Raises:
+        VokitError: unwritable output folder, missing calibration, unreadable images (naming the file), missing or
+            corrupt weights, or bad arguments.
+    """
+    if batch_size < 1:
+        raise VokitError(f"--batch-size must be >= 1, got {batch_size}")
+    if stride < 1 or (max_frames is not None and max_frames < 2):
+        raise VokitError(f"--stride must be >= 1 and --max-frames >= 2, got {stride} and {max_frames}")
+    dev = _check_device(device)
+    if out is None:
+        name = source.name if isinstance(source, FrameSequence) else Path(str(source)).name or "sequence"
+        out = default_out_dir(method, name)
+    if method is None and weights is None:
+        raise VokitError("give --method or --weights")
+    out_dir = prepare_output_dir(out, overwrite)
+    model, config, weights_path, step = load_model(method, weights, dev)
+    synthetic_frames = 100 if max_frames is None else max_frames * stride
+    sequence, fmt = open_source(source, format, calib, synthetic_frames=synthetic_frames)
+    sequence = select_frames(sequence, stride, max_frames)
+    info: dict[str, Any] = {
+        "source": str(source.source or source.name) if isinstance(source, FrameSequence) else str(source),
+        "format": fmt,
+        "calib": None if calib is None else (str(calib) if isinstance(calib, (str, Path)) else list(calib)),
+        "stride": stride,
+        "max_frames": max_frames,
+        "command": " ".join(["vokit", *sys.argv[1:]]) if Path(sys.argv[0]).name == "vokit" else None,
+    }
+    crop = "garg" if fmt == "kitti-raw" else "none"
+    return _execute(sequence, model, config, weights_path, step, out_dir, dev, batch_size, info, progress, crop)
+
+
+def demo(
+    out: str | Path = "runs/demo",
+    frames: int = DEMO_FRAMES,
+    device: str | torch.device = "cpu",
+    weights: str | Path | None = None,
+    baseline_weights: str | Path | None = None,
+    seed_index: int = 0,
+    batch_size: int = 8,
+    progress: bool = True,
+) -> RunResult:
+    """``vokit demo``: a synthetic street with moving cars, the shipped CoopNet (and baseline), evaluated.
+
+    The street is sequence ``seed_index`` of the synthetic world's test split (seeds no training run uses),
+    rendered at the model's training resolution. CoopNet writes the run folder ``out``; the Monodepth2 baseline,
+    when its weights exist (``baseline_weights`` or the shipped file), runs on the same frames into
+    ``out/baseline-monodepth2`` and joins the summary table of ``out/report.html``. Earlier demo outputs in ``out``
+    are replaced.
+
+    Args:
+        out: the run folder.
+        frames: frames to render (>= 3).
+        device: ``cpu`` or ``cuda``.
+        weights: CoopNet checkpoint (default: the shipped ``coopnet-synthetic.pt``).
+        baseline_weights: Monodepth2 checkpoint (default: the shipped file when present, else no baseline).
+        seed_index: which test-split street.
+        batch_size: frames per network call.
+        progress: show progress bars.
+
+    Returns:
+        The CoopNet run, with the baseline run in ``baselines``.
+
+    Raises:
+        VokitError: missing or corrupt weights, an unwritable folder, or bad arguments.
+    """
+    from vokit.data.synthetic import SyntheticWorld, split_seed
+
+    if frames < 3:
+        raise VokitError(f"--frames must be >= 3, got {frames}")
+    dev = _check_device(device)
+    out_dir = prepare_output_dir(out, overwrite=True, extra_outputs=(BASELINE_DIR,))
+    model, config, weights_path, step = load_model("coopnet", weights, dev)
+    baseline = None
+    if baseline_weights is not None or shipped_weights_path("monodepth2").is_file():
+        baseline = load_model("monodepth2", baseline_weights, dev)
+    seed = split_seed("test", seed_index)
+    height, width = config.data.height, config.data.width
+    world = SyntheticWorld("street", frames, seed, height, width, memory_cache=frames)
+    sequence = world.as_sequence()
+    info: dict[str, Any] = {"source": f"synthetic street, test split sequence {seed_index} (seed {seed})",
+                            "format": "synthetic", "calib": None, "stride": 1, "max_frames": frames,
+                            "command": "vokit demo"}
+    baselines: list[RunResult] = []
+    if baseline is not None:
+        b_model, b_config, b_path, b_step = baseline
+        base_dir = prepare_output_dir(out_dir / BASELINE_DIR, overwrite=True)
+        baselines.append(_execute(sequence, b_model, b_config, b_path, b_step, base_dir, dev, batch_size, info,
+                                  progress))
+    return _execute(sequence, model, config, weights_path, step, out_dir, dev, batch_size, info, progress,
+                    baselines=baselines)

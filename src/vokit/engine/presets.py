@@ -1,0 +1,84 @@
+"""Named training presets: a plain dict from name to config factory (STYLE.md section 7).
+
+A factory's docstring's first line is the preset's one-line description in ``vokit train --help``. Later methods
+register their presets by adding entries to :data:`PRESETS`; names are never ``eval``-ed.
+"""
+
+from collections.abc import Callable
+from dataclasses import replace
+
+from vokit.engine.configs import (
+    DataConfig,
+    ExperimentConfig,
+    LogConfig,
+    LossConfig,
+    ModelConfig,
+    OptimConfig,
+    TrainConfig,
+)
+from vokit.errors import VokitError
+
+_SYNTHETIC_DATA = DataConfig(
+    source="synthetic", scene="street", n_sequences=16, sequence_frames=60, height=128, width=416, batch_size=8
+)
+_SYNTHETIC_OPTIM = OptimConfig(lr=1e-4, schedule="step", milestones=(0.75,), gamma=0.1, grad_clip_norm=10.0)
+_SYNTHETIC_TRAIN = TrainConfig(steps=20000, checkpoint_every=1000)
+
+
+def monodepth2_synthetic() -> ExperimentConfig:
+    """Baseline depth + pose on the synthetic street, Monodepth2 losses (METHODS.md section 2)."""
+    return ExperimentConfig(
+        preset="monodepth2-synthetic",
+        data=_SYNTHETIC_DATA,
+        model=ModelConfig(method="monodepth2", num_layers=18, width=0.5, min_depth=0.1, max_depth=100.0),
+        loss=LossConfig(),
+        optim=_SYNTHETIC_OPTIM,
+        train=_SYNTHETIC_TRAIN,
+        log=LogConfig(),
+    )
+
+
+def coopnet_synthetic() -> ExperimentConfig:
+    """CoopNet depth + pose + flow co-training on the synthetic street, hybrid loss (METHODS.md section 8)."""
+    base = monodepth2_synthetic()
+    return replace(base, preset="coopnet-synthetic", model=replace(base.model, method="coopnet", flow_width=0.5))
+
+
+def coopnet_kitti() -> ExperimentConfig:
+    """CoopNet on KITTI raw, Eigen-Zhou split, 192x640 (needs the dataset: --data /path/to/kitti_raw)."""
+    return ExperimentConfig(
+        preset="coopnet-kitti",
+        data=DataConfig(source="kitti-raw", split="eigen_zhou", height=192, width=640, batch_size=12, num_workers=4),
+        model=ModelConfig(method="coopnet", num_layers=18, width=1.0, flow_width=1.0, min_depth=0.1, max_depth=100.0),
+        loss=LossConfig(),
+        # From scratch Monodepth2 trains 30 epochs of 39,810 triplets at batch 12 (~100k steps), x0.1 at 3/4.
+        optim=OptimConfig(lr=1e-4, schedule="step", milestones=(0.75,), gamma=0.1, grad_clip_norm=10.0),
+        train=TrainConfig(steps=100000, checkpoint_every=2000),
+        log=LogConfig(),
+    )
+
+
+PRESETS: dict[str, Callable[[], ExperimentConfig]] = {
+    "monodepth2-synthetic": monodepth2_synthetic,
+    "coopnet-synthetic": coopnet_synthetic,
+    "coopnet-kitti": coopnet_kitti,
+}
+
+
+def preset_description(name: str) -> str:
+    """One-line description of a preset (its factory's docstring's first line)."""
+    doc = get_preset_factory(name).__doc__ or ""
+    return doc.strip().splitlines()[0] if doc.strip() else name
+
+
+def get_preset_factory(name: str) -> Callable[[], ExperimentConfig]:
+    """The factory registered under ``name``; raises :class:`VokitError` listing the known names."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise VokitError(f"unknown preset {name!r}; known presets: {', '.join(sorted(PRESETS))}") from None
+
+
+def get_preset(name: str) -> ExperimentConfig:
+    """A fresh config of the preset ``name``."""
+    return get_preset_factory(name)()

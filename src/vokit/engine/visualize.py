@@ -1,0 +1,297 @@
+"""Colour previews of predictions: depth colour maps, the Middlebury flow colour code, mask overlays and panels.
+
+Every function returns float RGB ``(3, H, W)`` in [0, 1] on the CPU (the layout `vokit.data.image_io` writes), so
+previews can be written with :func:`save_rgb` or stacked into a :func:`panel` for the report.
+
+- :func:`depth_preview`: inverse depth on a perceptual colour map (near = bright), normalised like Monodepth2's
+  previews (``vmax`` = 95th percentile of the inverse depth), invalid pixels black.
+- :func:`flow_to_color`: the colour coding of the Middlebury flow benchmark (Baker et al., "A database and
+  evaluation methodology for optical flow", IJCV 2011): hue = direction on a 55-colour wheel, saturation =
+  magnitude (white = no motion), magnitudes beyond the normalisation radius darkened to 75 %.
+- :func:`mask_overlay`: a soft mask blended over a dimmed image in one colour.
+- :func:`panel`: tiles in a grid with optional column labels.
+"""
+
+import functools
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from jaxtyping import Bool, Float
+from torch import Tensor
+
+# Segment lengths of the Middlebury colour wheel (red-yellow, yellow-green, green-cyan, cyan-blue, blue-magenta,
+# magenta-red), chosen by Baker et al. to be roughly perceptually even; 55 colours in all.
+WHEEL_SEGMENTS: tuple[tuple[str, int], ...] = (("RY", 15), ("YG", 6), ("GC", 4), ("CB", 11), ("BM", 13), ("MR", 6))
+"""(name, number of colours) of each segment of the Middlebury flow colour wheel, in wheel order."""
+
+
+def flow_color_wheel() -> Float[Tensor, "55 3"]:
+    """The Middlebury flow colour wheel: 55 RGB colours in [0, 1], starting at pure red.
+
+    Each segment ramps one channel linearly (in 8-bit steps, ``floor(255 i / n)``) between two of red, yellow,
+    green, cyan, blue and magenta, so segment starts are the pure primaries and secondaries.
+
+    Returns:
+        The wheel, float64.
+    """
+    rows: list[list[int]] = []
+    for name, n in WHEEL_SEGMENTS:
+        for i in range(n):
+            up = math.floor(255 * i / n)
+            down = 255 - up
+            rows.append({
+                "RY": [255, up, 0],
+                "YG": [down, 255, 0],
+                "GC": [0, 255, up],
+                "CB": [0, down, 255],
+                "BM": [up, 0, 255],
+                "MR": [255, 0, down],
+            }[name])
+    return torch.tensor(rows, dtype=torch.float64) / 255.0
+
+
+def flow_to_color(
+    flow: Float[Tensor, "H W 2"],
+    max_magnitude: float | None = None,
+    valid: Bool[Tensor, "H W"] | None = None,
+) -> Float[Tensor, "3 H W"]:
+    """Optical flow in the Middlebury colour code.
+
+    The direction picks a colour on :func:`flow_color_wheel` (interpolated between neighbouring entries, angle
+    ``atan2(-v, -u)``); the magnitude ``r = |flow| / max_magnitude`` desaturates it towards white,
+    ``1 - r (1 - colour)`` for ``r <= 1``, and pixels with ``r > 1`` get ``0.75 colour``.
+
+    Args:
+        flow: flow (u, v) in pixels, channels last.
+        max_magnitude: magnitude shown fully saturated, pixels (default: the largest finite magnitude; use the
+            same value for a prediction and its ground truth to compare them).
+        valid: pixels to colour; the others (and non-finite flow) are black.
+
+    Returns:
+        RGB in [0, 1], float32, on the CPU.
+    """
+    # numpy (single-threaded) rather than torch: per-pixel colouring is memory-bound, and torch's thread pool
+    # only adds contention when the networks share the CPU.
+    f = flow.detach().cpu().to(torch.float32).numpy()
+    known = np.isfinite(f).all(axis=-1)
+    if valid is not None:
+        known &= valid.detach().cpu().to(torch.bool).numpy()
+    u = np.where(known, f[..., 0], 0.0).astype(np.float32)
+    v = np.where(known, f[..., 1], 0.0).astype(np.float32)
+    magnitude = np.sqrt(u * u + v * v)
+    top = float(magnitude[known].max()) if max_magnitude is None and known.any() else (max_magnitude or 0.0)
+    radius = (magnitude / np.float32(max(top, 1e-12)))[..., None]
+    wheel = flow_color_wheel().to(torch.float32).numpy()
+    n = wheel.shape[0]
+    fk = (np.arctan2(-v, -u) / np.float32(math.pi) + 1.0) / 2.0 * (n - 1)
+    k0 = np.clip(np.floor(fk).astype(np.int64), 0, n - 1)
+    k1 = np.where(k0 + 1 == n, 0, k0 + 1)
+    frac = (fk - k0)[..., None].astype(np.float32)
+    colour = (1.0 - frac) * wheel[k0] + frac * wheel[k1]
+    colour = np.where(radius <= 1.0, 1.0 - radius * (1.0 - colour), 0.75 * colour)
+    colour = np.where(known[..., None], colour, 0.0).astype(np.float32)
+    return torch.from_numpy(np.ascontiguousarray(colour.transpose(2, 0, 1)))
+
+
+def flow_wheel_legend(size: int = 64) -> Float[Tensor, "3 S S"]:
+    """A disc showing the flow colour code: the colour of flow (u, v) pointing from the centre to each pixel.
+
+    Args:
+        size: side in pixels.
+
+    Returns:
+        RGB in [0, 1]; outside the unit disc is white.
+    """
+    c = (size - 1) / 2.0
+    vv, uu = torch.meshgrid(torch.arange(size, dtype=torch.float64), torch.arange(size, dtype=torch.float64),
+                            indexing="ij")
+    flow = torch.stack([uu - c, vv - c], dim=-1) / max(c, 1e-12)
+    inside = torch.linalg.vector_norm(flow, dim=-1) <= 1.0
+    rgb = flow_to_color(flow, max_magnitude=1.0)
+    return torch.where(inside[None], rgb, torch.ones_like(rgb))
+
+
+def colormap(name: str = "magma", n: int = 256) -> Float[Tensor, "n 3"]:
+    """A matplotlib colour map sampled at ``n`` points, RGB in [0, 1] (float64)."""
+    return _colormap(name, n).clone()
+
+
+@functools.lru_cache(maxsize=8)
+def _colormap(name: str, n: int) -> Tensor:
+    import matplotlib
+
+    return torch.from_numpy(np.asarray(matplotlib.colormaps[name](np.linspace(0.0, 1.0, n))[:, :3], np.float64))
+
+
+def colorize(
+    values: Float[Tensor, "H W"],
+    vmin: float,
+    vmax: float,
+    cmap: str = "magma",
+    valid: Bool[Tensor, "H W"] | None = None,
+) -> Float[Tensor, "3 H W"]:
+    """Map a scalar image linearly onto a colour map, ``vmin`` to its first colour and ``vmax`` to its last.
+
+    Args:
+        values: the scalar image.
+        vmin: value shown with the first colour (values below are clamped).
+        vmax: value shown with the last colour (values above are clamped).
+        cmap: a matplotlib colour map name.
+        valid: pixels to colour; the others (and non-finite values) are black.
+
+    Returns:
+        RGB in [0, 1], float32, on the CPU.
+    """
+    x = values.detach().cpu().to(torch.float32).numpy()
+    known = np.isfinite(x)
+    if valid is not None:
+        known &= valid.detach().cpu().to(torch.bool).numpy()
+    lut = _colormap(cmap, 256).numpy().astype(np.float32)
+    lut = np.concatenate([lut, np.zeros((1, 3), np.float32)])  # the last row colours unknown pixels black
+    t = np.clip(np.nan_to_num((x - np.float32(vmin)) / np.float32(max(vmax - vmin, 1e-12))), 0.0, 1.0)
+    index = np.where(known, np.rint(t * 255.0).astype(np.int64), 256)
+    return torch.from_numpy(np.ascontiguousarray(lut[index].transpose(2, 0, 1)))
+
+
+def inv_depth_range(depth: Float[Tensor, "H W"], percentile: float = 95.0) -> float:
+    """Upper end of the preview range: the ``percentile`` of the valid inverse depths (0 if none are valid)."""
+    d = depth.detach().cpu().to(torch.float32).numpy()
+    ok = np.isfinite(d) & (d > 0)
+    if not ok.any():
+        return 0.0
+    return float(np.percentile(1.0 / d[ok].astype(np.float64), percentile))
+
+
+def depth_preview(
+    depth: Float[Tensor, "H W"], inv_depth_max: float | None = None, cmap: str = "magma"
+) -> Float[Tensor, "3 H W"]:
+    """Depth as a colour image of its inverse (near = bright), 0 to ``inv_depth_max`` on the colour map.
+
+    Args:
+        depth: z-depth in any positive units; 0, negative or non-finite pixels are invalid (black).
+        inv_depth_max: inverse depth shown brightest, in 1 / the depth's unit (default :func:`inv_depth_range`,
+            Monodepth2's 95th percentile; pass the same value for a prediction and its ground truth).
+        cmap: a matplotlib colour map name.
+
+    Returns:
+        RGB in [0, 1].
+    """
+    d = depth.detach().cpu().to(torch.float32)
+    ok = torch.from_numpy(np.isfinite(d.numpy()) & (d.numpy() > 0))
+    inv = torch.from_numpy(np.where(ok.numpy(), 1.0 / np.where(ok.numpy(), d.numpy(), 1.0), 0.0).astype(np.float32))
+    top = inv_depth_range(d) if inv_depth_max is None else inv_depth_max
+    return colorize(inv, 0.0, top if top > 0 else 1.0, cmap, valid=ok)
+
+
+def mask_overlay(
+    image: Float[Tensor, "3 H W"],
+    mask: Float[Tensor, "H W"] | Bool[Tensor, "H W"],
+    color: tuple[float, float, float] = (1.0, 0.1, 0.1),
+    alpha: float = 0.65,
+    dim: float = 0.6,
+) -> Float[Tensor, "3 H W"]:
+    """A soft mask blended over a dimmed image: ``out = (1 - alpha m) dim image + alpha m color``.
+
+    Args:
+        image: RGB in [0, 1].
+        mask: values in [0, 1] (or booleans), e.g. a motion-mask probability.
+        color: RGB of the mask.
+        alpha: opacity of a mask value of 1.
+        dim: brightness factor of the background image.
+
+    Returns:
+        RGB in [0, 1].
+    """
+    m = np.clip(mask.detach().cpu().to(torch.float32).numpy(), 0.0, 1.0)[None] * np.float32(alpha)
+    base = image.detach().cpu().to(torch.float32).numpy() * np.float32(dim)
+    c = np.asarray(color, dtype=np.float32)[:, None, None]
+    return torch.from_numpy(np.clip((1.0 - m) * base + m * c, 0.0, 1.0).astype(np.float32))
+
+
+def resize_rgb(image: Float[Tensor, "3 H W"], width: int) -> Float[Tensor, "3 h w"]:
+    """Resize an RGB image to ``width`` pixels wide, keeping its aspect ratio (area averaging when shrinking)."""
+    _, h, w = image.shape
+    if w == width:
+        return image.detach().cpu().to(torch.float32)
+    height = max(1, round(h * width / w))
+    mode = "area" if width < w else "bilinear"
+    x = image.detach().cpu().to(torch.float32)[None]
+    kwargs = {} if mode == "area" else {"align_corners": False}
+    return torch.nn.functional.interpolate(x, size=(height, width), mode=mode, **kwargs)[0].clamp(0.0, 1.0)
+
+
+def panel(
+    tiles: Sequence[Sequence[Float[Tensor, "3 _ _"] | None]],
+    labels: Sequence[str] | None = None,
+    gap: int = 4,
+    label_height: int = 14,
+    background: float = 1.0,
+) -> Float[Tensor, "3 H W"]:
+    """Tiles in a grid (rows of equally sized images; ``None`` leaves a cell empty), with column labels on top.
+
+    Args:
+        tiles: rows of RGB tiles; every tile must have the size of the first one.
+        labels: one caption per column, drawn above the first row (default: no label row).
+        gap: pixels between cells and around the grid.
+        label_height: height of the label row in pixels.
+        background: grey level of the gaps and empty cells, in [0, 1].
+
+    Returns:
+        The panel, RGB in [0, 1].
+
+    Raises:
+        ValueError: no tiles, or tiles of different sizes.
+    """
+    first = next((t for row in tiles for t in row if t is not None), None)
+    if first is None:
+        raise ValueError("panel needs at least one tile")
+    _, th, tw = first.shape
+    n_cols = max(len(row) for row in tiles)
+    top = label_height + gap if labels else 0
+    height = gap + top + len(tiles) * (th + gap)
+    width = gap + n_cols * (tw + gap)
+    out = torch.full((3, height, width), float(background))
+    for r, row in enumerate(tiles):
+        for c, tile in enumerate(row):
+            if tile is None:
+                continue
+            if tuple(tile.shape) != (3, th, tw):
+                raise ValueError(f"tile ({r}, {c}) has shape {tuple(tile.shape)}, expected {(3, th, tw)}")
+            y, x = gap + top + r * (th + gap), gap + c * (tw + gap)
+            out[:, y : y + th, x : x + tw] = tile.detach().cpu().to(torch.float32)
+    if labels:
+        out = _draw_labels(out, labels, [gap + c * (tw + gap) for c in range(len(labels))], gap)
+    return out
+
+
+def _draw_labels(image: Tensor, labels: Sequence[str], xs: Sequence[int], y: int) -> Tensor:
+    from PIL import Image, ImageDraw
+
+    array = (image.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    canvas = Image.fromarray(np.ascontiguousarray(array))
+    draw = ImageDraw.Draw(canvas)
+    for text, x in zip(labels, xs, strict=False):
+        draw.text((x, y), text, fill=(20, 20, 20))
+    return torch.from_numpy(np.asarray(canvas).copy()).permute(2, 0, 1).to(torch.float32) / 255.0
+
+
+def save_rgb(path: str | Path, image: Float[Tensor, "3 H W"]) -> Path:
+    """Write an RGB preview as an 8-bit PNG (parent folders are created; fast, light compression).
+
+    Args:
+        path: output file.
+        image: RGB in [0, 1].
+
+    Returns:
+        The path.
+    """
+    from PIL import Image
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    array = np.rint(np.clip(image.detach().cpu().float().numpy(), 0.0, 1.0) * 255.0).astype(np.uint8)
+    Image.fromarray(np.ascontiguousarray(array.transpose(1, 2, 0))).save(path, compress_level=1)
+    return path
