@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import pytest
 import torch
 from PIL import Image
 from tests.metrics.trajectories import noisy_estimate, random_trajectory
@@ -48,3 +49,13 @@ def test_depth_histogram(tmp_path: Path) -> None:
     m = eigen_depth_metrics([gt], [gt * 1.1], pred_kind="depth", crop="none", median_scaling=False)
     assert float(m.abs_rel_hist.sum()) == 30 * 40 and int(m.abs_rel_hist.argmax()) == 5  # all at 0.1 = bin 5
     assert _png_size(plot_depth_error_histogram(m, tmp_path / "h.png")) == (600, 320)
+
+
+def test_top_view_axes_with_a_known_vertical_axis() -> None:
+    # A straight drive whose vertical wobble exceeds its sideways extent: the extent rule would pick y-z.
+    pos = torch.tensor([[0.01, 0.0, 0.0], [0.0, 0.3, 10.0], [-0.01, -0.2, 20.0]])
+    assert top_view_axes(pos) == (1, 2)
+    assert top_view_axes(pos, vertical_axis=1) == (0, 2)
+    assert top_view_axes(pos, vertical_axis=2) == (0, 1)
+    with pytest.raises(ValueError, match="vertical_axis"):
+        top_view_axes(pos, vertical_axis=3)

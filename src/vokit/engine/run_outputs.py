@@ -346,6 +346,21 @@ def write_panel(path: Path, sequence: FrameSequence, prediction: SequencePredict
     return save_rgb(path, panel(rows, labels))
 
 
+def _vertical_axis(sequence: FrameSequence) -> int | None:
+    """The ground truth's vertical world axis, for views from above.
+
+    1 (y, down) when the world is the first camera's frame (first pose the identity), as in KITTI and vokit's
+    synthetic world; None, letting the plot pick the two largest extents, for worlds with their own axes (TUM,
+    EuRoC).
+    """
+    poses = sequence.world_from_cam
+    if poses is None or len(poses) == 0:
+        return None
+    first = poses[0].double()
+    anchored = bool(first[:3].abs().max() < 1e-6 and first[6].abs() > 1 - 1e-9)
+    return 1 if anchored else None
+
+
 def _plot_estimate(path: Path, positions_m: Tensor, title: str) -> Path:
     """Top view of an estimated trajectory alone (no ground truth)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -354,7 +369,7 @@ def _plot_estimate(path: Path, positions_m: Tensor, title: str) -> Path:
     from vokit.metrics.plots import top_view_axes
 
     p = positions_m.detach().cpu().double()
-    a, b = top_view_axes(p)
+    a, b = top_view_axes(p, vertical_axis=1)  # vokit's trajectories start at the first camera, y down
     fig = MplFigure(figsize=(6.0, 5.0), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
@@ -392,7 +407,7 @@ def write_plots(out: Path, sequence: FrameSequence, prediction: SequencePredicti
         ate = evaluation.ate
         figures.append(Figure(plot_trajectory_top_view(
             evaluation.ref_positions_m, ate.est_aligned[:, :3], ate.errors.trans_m, plots / "trajectory_top_view.png",
-            title=f"{title}: Sim(3)-aligned estimate vs ground truth"),
+            title=f"{title}: Sim(3)-aligned estimate vs ground truth", vertical_axis=_vertical_axis(sequence)),
             f"Trajectory of {sequence.name} from above: ground truth (dashed) and the Sim(3)-aligned estimate, "
             "coloured by its error"))
         times = evaluation.times_s if evaluation.times_s is not None else torch.arange(ate.errors.trans_m.shape[0])

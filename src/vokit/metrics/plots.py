@@ -41,17 +41,31 @@ def _save(fig: Any, path: str | Path) -> Path:
     return out
 
 
-def top_view_axes(positions_m: Float[Tensor, "N 3"]) -> tuple[int, int]:
-    """The two world axes with the largest extent (x-z for KITTI driving, usually x-y for TUM), in order."""
+def top_view_axes(positions_m: Float[Tensor, "N 3"], vertical_axis: int | None = None) -> tuple[int, int]:
+    """The two world axes of a view from above, in order.
+
+    Args:
+        positions_m: camera centres, metres.
+        vertical_axis: the world's up/down axis when known (1 for worlds anchored at the first camera, whose y
+            points down, as KITTI poses and vokit's own trajectories are); None picks the two axes with the largest
+            extent (x-z for KITTI driving, usually x-y for TUM).
+    """
+    if vertical_axis is not None:
+        if vertical_axis not in (0, 1, 2):
+            raise ValueError(f"vertical_axis must be 0, 1 or 2, got {vertical_axis}")
+        a, b = (k for k in range(3) if k != vertical_axis)
+        return a, b
     extent = (positions_m.max(0).values - positions_m.min(0).values).tolist()
     a, b = sorted(sorted(range(3), key=lambda k: -extent[k])[:2])
     return a, b
 
 
-def _draw_top_view(fig: Any, ax: Any, ref: Tensor, est: Tensor, err: Tensor, error_label: str) -> None:
+def _draw_top_view(
+    fig: Any, ax: Any, ref: Tensor, est: Tensor, err: Tensor, error_label: str, vertical_axis: int | None = None
+) -> None:
     from matplotlib.collections import LineCollection
 
-    a, b = top_view_axes(ref.detach().to(torch.float64))
+    a, b = top_view_axes(ref.detach().to(torch.float64), vertical_axis)
     ref_ab = ref.detach().cpu().double().numpy()[:, [a, b]]
     est_ab = est.detach().cpu().double().numpy()[:, [a, b]]
     e = err.detach().cpu().double().numpy()
@@ -86,10 +100,12 @@ def plot_trajectory_top_view(
     path: str | Path,
     title: str = "",
     error_label: str = "APE (m)",
+    vertical_axis: int | None = None,
 ) -> Path:
     """Reference (grey, dashed) and aligned estimate (coloured by error) seen from above.
 
-    The view plane holds the two world axes with the largest reference extent (x-z for KITTI).
+    The view plane holds the two world axes other than ``vertical_axis``, or by default the two with the largest
+    reference extent (x-z for KITTI).
 
     Args:
         ref_positions_m: reference camera centres, metres.
@@ -98,13 +114,14 @@ def plot_trajectory_top_view(
         path: output PNG.
         title: figure title.
         error_label: colour-bar label.
+        vertical_axis: the world's vertical axis when known (see :func:`top_view_axes`).
 
     Returns:
         The PNG path.
     """
     fig = _figure(6.0, 5.0)
     ax = fig.add_subplot()
-    _draw_top_view(fig, ax, ref_positions_m, est_positions_m, errors_m, error_label)
+    _draw_top_view(fig, ax, ref_positions_m, est_positions_m, errors_m, error_label, vertical_axis)
     ax.set_title(title, fontsize=10)
     return _save(fig, path)
 
