@@ -27,7 +27,7 @@ from vokit.engine.pipeline import (
     select_frames,
 )
 from vokit.engine.registry import get_method
-from vokit.engine.run_outputs import format_summary, json_ready, mask_iou, summary_row
+from vokit.engine.run_outputs import format_summary, json_ready, summary_row
 from vokit.errors import VokitError
 from vokit.geometry.lie import quat_to_matrix
 
@@ -302,15 +302,6 @@ def test_select_frames() -> None:
         select_frames(sequence, max_frames=1)
     with pytest.raises(VokitError, match="at least 2"):
         select_frames(sequence, stride=7)
-
-
-def test_mask_iou_by_hand() -> None:
-    pred = [torch.tensor([[0.9, 0.6, 0.1], [0.2, 0.5, 0.7]]), torch.zeros(2, 3)]
-    gt = [torch.tensor([[True, False, False], [True, False, True]]), torch.zeros(2, 3, dtype=torch.bool)]
-    # Image 0: predicted {00, 01, 12}, truth {00, 10, 12}: intersection 2, union 4. Image 1 is empty.
-    result = mask_iou(pred, gt)
-    assert result == {"iou_pooled": 0.5, "iou_image_mean": 0.5, "n_images": 1, "threshold": 0.5}
-    assert mask_iou([torch.zeros(2, 2)], [torch.zeros(2, 2, dtype=torch.bool)])["iou_pooled"] is None
 
 
 def test_summary_table() -> None:

@@ -21,6 +21,7 @@ from vokit.data.sequence import Sequence as FrameSequence
 from vokit.engine.report import Figure, Report, Table, write_report
 from vokit.errors import VokitError
 from vokit.methods.inference import SequencePrediction
+from vokit.metrics.mask import mask_iou
 
 DEPTH_PNG_UNITS = 256.0
 """Depth PNG scale of a run folder: ``depth = value / 256`` (training-scale units, up to 255.99)."""
@@ -28,7 +29,6 @@ DEPTH_PNG_UNITS = 256.0
 EVAL_MAX_DEPTH_M = 80.0
 """Upper end of the evaluated ground-truth depth range and the prediction clamp (Eigen protocol), metres."""
 
-MASK_THRESHOLD = 0.5
 """A pixel is predicted moving when its motion-mask probability exceeds this (METHODS.md section 8.5)."""
 
 
@@ -57,38 +57,6 @@ def _depth_summary(metrics: Any, n_images: int) -> dict[str, Any]:
         "scale_ratio_std": metrics.ratio_std,
         "protocol": {"crop": metrics.crop, "min_depth_m": metrics.min_depth_m, "max_depth_m": metrics.max_depth_m,
                      "median_scaling": metrics.median_scaling, "averaging": "mean of per-image metrics"},
-    }
-
-
-def mask_iou(
-    predicted: Sequence[Tensor], ground_truth: Sequence[Tensor], threshold: float = MASK_THRESHOLD
-) -> dict[str, float | int | None]:
-    """Intersection over union of thresholded soft masks and boolean ground truth (METHODS.md section 8.5).
-
-    Args:
-        predicted: soft masks in [0, 1], one (H, W) per image.
-        ground_truth: boolean masks of the same sizes.
-        threshold: a pixel is predicted positive when its value exceeds this.
-
-    Returns:
-        ``iou_pooled`` (intersections and unions summed over images; None when every union is empty),
-        ``iou_image_mean`` (mean over images with a non-empty union; None when there are none),
-        ``n_images`` (images with a non-empty union) and ``threshold``.
-    """
-    inter_total, union_total, per_image = 0, 0, []
-    for pred, gt in zip(predicted, ground_truth, strict=True):
-        p = pred.detach().cpu() > threshold
-        g = gt.detach().cpu().to(torch.bool)
-        inter, union = int((p & g).sum()), int((p | g).sum())
-        inter_total += inter
-        union_total += union
-        if union > 0:
-            per_image.append(inter / union)
-    return {
-        "iou_pooled": inter_total / union_total if union_total else None,
-        "iou_image_mean": float(np.mean(per_image)) if per_image else None,
-        "n_images": len(per_image),
-        "threshold": threshold,
     }
 
 
