@@ -20,6 +20,14 @@ def _exact(**kw):
     return ba_options("train", **base)
 
 
+def _dense_step(p, **kw):
+    """The dense float64 reference step for the first problem of ``p``."""
+    return dense_step(
+        p.cam_from_world[0], p.inv_depth[0], p.patch_uv[0], p.intrinsics[0], p.targets[0], p.weights[0],
+        p.src_idx, p.dst_idx, p.patch_idx, p.free_poses, **kw,
+    )
+
+
 def _solve(p, graph, opts, mode="full", backward="unroll", **kw):
     return bundle_adjust(
         p.cam_from_world,
@@ -75,20 +83,7 @@ def test_schur_step_equals_dense_solve(gen, n_fixed, eps):
     p = synthetic_ba_problem(4, 8, obs_per_patch=3, n_fixed=n_fixed, noise_px=0.5, generator=gen)
     lam = 1e-4 if n_fixed == 1 else 0.0  # with one fixed pose the scale is free; lambda makes H definite
     out = _solve(p, p.graph(), _exact(pose_damping=eps, depth_damping=lam))
-    T, d, _, _ = dense_step(
-        p.cam_from_world[0],
-        p.inv_depth[0],
-        p.patch_uv[0],
-        p.intrinsics[0],
-        p.targets[0],
-        p.weights[0],
-        p.src_idx,
-        p.dst_idx,
-        p.patch_idx,
-        p.free_poses,
-        eps=eps,
-        lam=lam,
-    )
+    T, d, _, _ = _dense_step(p, eps=eps, lam=lam)
     _assert_poses_close(out.cam_from_world[0], T, atol=1e-9)
     torch.testing.assert_close(out.inv_depth[0], d, rtol=1e-8, atol=1e-9)
     assert out.failures.tolist() == [0]
@@ -99,19 +94,7 @@ def test_schur_step_irregular_graph(gen):
     graph = p.graph()
     assert graph.pair_valid.sum() == p.src_idx.shape[0] and not bool(graph.pair_valid.all())
     out = _solve(p, graph, _exact(depth_damping=1e-3))
-    T, d, _, _ = dense_step(
-        p.cam_from_world[0],
-        p.inv_depth[0],
-        p.patch_uv[0],
-        p.intrinsics[0],
-        p.targets[0],
-        p.weights[0],
-        p.src_idx,
-        p.dst_idx,
-        p.patch_idx,
-        p.free_poses,
-        lam=1e-3,
-    )
+    T, d, _, _ = _dense_step(p, lam=1e-3)
     _assert_poses_close(out.cam_from_world[0], T, atol=1e-9)
     torch.testing.assert_close(out.inv_depth[0], d, rtol=1e-8, atol=1e-9)
 
@@ -120,21 +103,7 @@ def test_schur_step_irregular_graph(gen):
 def test_partial_modes_equal_dense_solve(gen, mode):
     p = synthetic_ba_problem(4, 8, obs_per_patch=3, noise_px=0.5, generator=gen)
     out = _solve(p, p.graph(), _exact(pose_damping=0.1, depth_damping=1e-3), mode=mode)
-    T, d, _, _ = dense_step(
-        p.cam_from_world[0],
-        p.inv_depth[0],
-        p.patch_uv[0],
-        p.intrinsics[0],
-        p.targets[0],
-        p.weights[0],
-        p.src_idx,
-        p.dst_idx,
-        p.patch_idx,
-        p.free_poses,
-        eps=0.1,
-        lam=1e-3,
-        mode=mode,
-    )
+    T, d, _, _ = _dense_step(p, eps=0.1, lam=1e-3, mode=mode)
     _assert_poses_close(out.cam_from_world[0], T, atol=1e-9)
     torch.testing.assert_close(out.inv_depth[0], d, rtol=1e-8, atol=1e-9)
     if mode == "motion":
