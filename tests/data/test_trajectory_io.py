@@ -4,7 +4,7 @@ import torch
 from tests.support.data import shared_data
 from tests.support.sequences import same_rotation, smooth_poses
 
-from vokit.data.trajectory_io import read_trajectory, write_trajectory
+from vokit.data.trajectory_io import read_kitti_matrices, read_trajectory, write_trajectory
 from vokit.geometry.lie import quat_to_matrix, se3_to_matrix
 
 
@@ -77,3 +77,15 @@ def test_composition_convention_of_kitti_rows(tmp_path):
     m = np.loadtxt(tmp_path / "k.txt").reshape(-1, 3, 4)
     torch.testing.assert_close(torch.as_tensor(m[:, :, 3]), poses[:, :3], rtol=0, atol=1e-15)
     torch.testing.assert_close(torch.as_tensor(m[:, :, :3]), quat_to_matrix(poses[:, 3:]), rtol=0, atol=1e-15)
+
+
+def test_kitti_matrices_are_the_raw_rows(tmp_path) -> None:
+    rows = np.array([[1, 0, 0, 0.1, 0, 1, 0, 0.2, 0, 0, 1, 0.3], [1 - 1e-8, 0, 0, 1.1, 0, 1, 0, 0.2, 0, 0, 1, 2.3]])
+    path = tmp_path / "poses.txt"
+    np.savetxt(path, rows, fmt="%.12e")
+    stamps, mats = read_kitti_matrices(path)
+    assert mats.dtype == torch.float64 and mats.shape == (2, 3, 4)
+    assert torch.equal(mats, torch.from_numpy(np.loadtxt(path).reshape(-1, 3, 4)))
+    assert stamps.tolist() == [0.0, 1.0]
+    _, poses = read_trajectory(path, "kitti")
+    torch.testing.assert_close(poses[:, :3], mats[:, :, 3])

@@ -93,17 +93,12 @@ def _clean(payload: Any) -> Any:
 
 def _read_traj(path: Path, fmt: str, times: Path | None) -> tuple[Any, Any]:
     """Timestamps and poses of a trajectory file; KITTI poses as the file's raw 3x4 matrices (as evo/devkit)."""
-    import numpy as np
-    import torch
+    from vokit.data.trajectory_io import read_kitti_matrices, read_trajectory
 
-    from vokit.data.trajectory_io import read_trajectory
-
-    stamps, poses = read_trajectory(path, fmt, times_path=times)  # validates and names bad rows
     if fmt == "kitti":
         # The rows are only orthonormal to ~1e-7; evo and the devkit use them as they are.
-        rows = np.loadtxt(path, dtype=np.float64, comments="#", ndmin=2)
-        return stamps, torch.from_numpy(rows.reshape(-1, 3, 4))
-    return stamps, poses
+        return read_kitti_matrices(path, times)
+    return read_trajectory(path, fmt, times_path=times)
 
 
 def run_traj(args: argparse.Namespace) -> int:

@@ -123,19 +123,43 @@ def _read_tum(path: Path) -> tuple[Tensor, Tensor]:
     return torch.as_tensor(vals[:, 0]), torch.as_tensor(np.concatenate([vals[:, 1:4], quats], axis=1))
 
 
-def _read_kitti(path: Path, times_path: str | Path | None) -> tuple[Tensor, Tensor]:
+def read_kitti_matrices(
+    path: str | Path, times_path: str | Path | None = None
+) -> tuple[Float[Tensor, " N"], Float[Tensor, "N 3 4"]]:
+    """Read a KITTI trajectory file as its raw rows: ``world_from_cam`` 3x4 matrices, exactly as written.
+
+    The rows of real KITTI files are orthonormal only to about 1e-7; evo and the KITTI devkit use them as they
+    are, so digit-exact metrics need the matrices rather than quaternions. Rows are validated as in
+    :func:`read_trajectory`.
+
+    Args:
+        path: the file, 12 numbers per line.
+        times_path: a ``times.txt`` with one time in seconds per pose; without it the frame index.
+
+    Returns:
+        timestamps: (N,) float64 seconds (or frame indices).
+        matrices: (N, 3, 4) float64 ``[R | t]``, metres.
+
+    Raises:
+        VokitError: on a missing file, a malformed row, a non-rotation, or a times file of another length.
+    """
+    path = Path(path)
     rows = _numeric_rows(path, None)
-    mats = np.zeros((len(rows), 4, 4))
-    mats[:, 3, 3] = 1.0
+    mats = np.zeros((len(rows), 3, 4))
     for k, (ln, f) in enumerate(rows):
-        mats[k, :3, :] = np.array(_parse(path, ln, f, 12, 12, "12 numbers of a 3x4 matrix")).reshape(3, 4)
-        checked_rotation(mats[k, :3, :3], path, ln)
+        mats[k] = np.array(_parse(path, ln, f, 12, 12, "12 numbers of a 3x4 matrix")).reshape(3, 4)
+        checked_rotation(mats[k, :, :3], path, ln)
     stamps = np.arange(len(rows), dtype=np.float64)
     if times_path is not None:
         stamps = read_times(times_path)
         if len(stamps) != len(rows):
             raise VokitError(f"{len(stamps)} times for {len(rows)} poses in {path}", times_path)
-    return torch.as_tensor(stamps), matrices_to_poses(mats)
+    return torch.as_tensor(stamps), torch.as_tensor(mats)
+
+
+def _read_kitti(path: Path, times_path: str | Path | None) -> tuple[Tensor, Tensor]:
+    stamps, mats = read_kitti_matrices(path, times_path)
+    return stamps, matrices_to_poses(mats.numpy())
 
 
 def _read_euroc(path: Path, body_from_cam: Tensor | None) -> tuple[Tensor, Tensor]:
