@@ -48,6 +48,7 @@ def test_unknown_preset() -> None:
         ("optim", "lr", 0.0, "--optim.lr"),
         ("optim", "milestones", (0.5, 1.5), "--optim.milestones"),
         ("model", "min_depth", 200.0, "--model.min-depth"),
+        ("model", "pose_rotation_scale", 0.0, "--model.pose-rotation-scale"),
         ("loss", "num_scales", 5, "--loss.num-scales"),
         ("train", "steps", 0, "--train.steps"),
         ("log", "image_every", -1, "--log.image-every"),

@@ -53,3 +53,28 @@ def test_pose_net_gradients_finite():
     out.sum().backward()
     assert net.decoder.out.weight.grad is not None
     assert all(torch.isfinite(p.grad).all() for p in net.parameters() if p.grad is not None)
+
+
+def test_rotation_scale_scales_only_the_axis_angle():
+    torch.manual_seed(0)
+    reference = PoseNet(width=0.25).eval()
+    slow = PoseNet(width=0.25, rotation_scale=0.001).eval()
+    slow.load_state_dict(reference.state_dict())  # the scale is a constant, not a weight: same state dict keys
+    features = reference.encoder(torch.cat([torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)], dim=1))[-1]
+    with torch.no_grad():
+        ref_params, slow_params = reference.decoder(features), slow.decoder(features)
+    torch.testing.assert_close(slow_params[:, 3:], ref_params[:, 3:])
+    torch.testing.assert_close(slow_params[:, :3], 0.1 * ref_params[:, :3])
+
+
+def test_rotation_scale_comes_from_the_config():
+    from dataclasses import replace
+
+    from vokit.engine.presets import get_preset
+    from vokit.engine.registry import get_method
+
+    config = get_preset("monodepth2-synthetic")
+    config = replace(config, model=replace(config.model, width=0.25), data=replace(config.data, height=64, width=96))
+    model = get_method(config.model.method).build_model(config)
+    assert config.model.pose_rotation_scale == 0.001
+    torch.testing.assert_close(model.pose_net.decoder.output_scale, torch.tensor([1e-3] * 3 + [1e-2] * 3))

@@ -38,6 +38,7 @@ def _build_monodepth2(config: ExperimentConfig) -> nn.Module:
     return Monodepth2Model(
         num_layers=m.num_layers, width=m.width, num_scales=config.loss.num_scales, min_depth=m.min_depth,
         max_depth=m.max_depth, input_size=(config.data.height, config.data.width),
+        pose_rotation_scale=m.pose_rotation_scale,
     )
 
 
@@ -61,6 +62,7 @@ def _build_coopnet(config: ExperimentConfig) -> nn.Module:
         num_layers=m.num_layers, width=m.width, flow_width=m.flow_width, flow_levels=m.flow_levels,
         num_scales=config.loss.num_scales, min_depth=m.min_depth, max_depth=m.max_depth,
         input_size=(config.data.height, config.data.width), apportion_history=config.loss.apportion_history,
+        pose_rotation_scale=m.pose_rotation_scale,
     )
 
 

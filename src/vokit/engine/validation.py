@@ -30,6 +30,7 @@ def check_config(config: ExperimentConfig) -> None:
         ("model.width", m.width, lambda v: v > 0, "> 0"),
         ("model.flow-width", m.flow_width, lambda v: v > 0, "> 0"),
         ("model.flow-levels", m.flow_levels, lambda v: v is None or 2 <= v <= 6, "between 2 and 6, or None"),
+        ("model.pose-rotation-scale", m.pose_rotation_scale, lambda v: v > 0, "> 0"),
         ("model.min-depth", m.min_depth, lambda v: 0 < v < m.max_depth, "> 0 and < model.max-depth"),
         ("loss.num-scales", loss.num_scales, lambda v: 1 <= v <= 4, "between 1 and 4"),
         ("loss.smoothness-weight", loss.smoothness_weight, lambda v: v >= 0, ">= 0"),

@@ -43,6 +43,7 @@ class CoopNetModel(Monodepth2Model):
         max_depth: depth of the sigmoid's 0, in training-scale units.
         input_size: (H, W) the networks are trained at.
         apportion_history: number of past ratios averaged into ``lambda_R``.
+        pose_rotation_scale: the pose decoder's factor on its axis-angle outputs (Monodepth2: 0.01).
     """
 
     lambda_rigid: Tensor
@@ -61,8 +62,9 @@ class CoopNetModel(Monodepth2Model):
         max_depth: float = 100.0,
         input_size: tuple[int, int] = (192, 640),
         apportion_history: int = 50,
+        pose_rotation_scale: float = 0.01,
     ) -> None:
-        super().__init__(num_layers, width, num_scales, min_depth, max_depth, input_size)
+        super().__init__(num_layers, width, num_scales, min_depth, max_depth, input_size, pose_rotation_scale)
         levels = default_flow_levels(self.input_size[0]) if flow_levels is None else flow_levels
         self.flow_net = FlowNet(width=flow_width, num_levels=levels)
         self.apportion_history_size = int(apportion_history)

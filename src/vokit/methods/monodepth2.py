@@ -33,6 +33,7 @@ class Monodepth2Model(nn.Module):
         min_depth: depth of the sigmoid's 1, in training-scale units.
         max_depth: depth of the sigmoid's 0, in training-scale units.
         input_size: (H, W) the networks are trained at; inference resizes frames to it.
+        pose_rotation_scale: the pose decoder's factor on its axis-angle outputs (Monodepth2: 0.01).
     """
 
     def __init__(
@@ -43,6 +44,7 @@ class Monodepth2Model(nn.Module):
         min_depth: float = 0.1,
         max_depth: float = 100.0,
         input_size: tuple[int, int] = (192, 640),
+        pose_rotation_scale: float = 0.01,
     ) -> None:
         super().__init__()
         if not 1 <= num_scales <= 4:
@@ -50,7 +52,7 @@ class Monodepth2Model(nn.Module):
         if input_size[0] % 32 or input_size[1] % 32:
             raise ValueError(f"input_size {input_size} must be multiples of 32 (ResNet encoder strides)")
         self.depth_net = DepthNet(num_layers=num_layers, width=width, scales=tuple(range(num_scales)))
-        self.pose_net = PoseNet(num_layers=num_layers, width=width)
+        self.pose_net = PoseNet(num_layers=num_layers, width=width, rotation_scale=pose_rotation_scale)
         self.min_depth = float(min_depth)
         self.max_depth = float(max_depth)
         self.input_size = (int(input_size[0]), int(input_size[1]))

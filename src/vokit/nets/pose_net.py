@@ -12,21 +12,28 @@ from vokit.geometry import lie
 from vokit.nets.resnet import ResNetEncoder, scaled_channels
 
 POSE_SCALE = 0.01
+"""Monodepth2's output scale of both the axis-angle and the translation."""
 
 
 class PoseDecoder(nn.Module):
-    """Bottleneck features -> 6 numbers (axis-angle rotation, translation), averaged over space and scaled by 0.01.
+    """Bottleneck features -> 6 numbers (axis-angle rotation, translation), averaged over space and scaled.
+
+    Monodepth2 scales all six outputs by 0.01. ``rotation_scale`` sets the rotation's factor separately: between
+    consecutive frames a small rotation and a translation shift the image alike, and a network trained from scratch
+    can settle on explaining forward motion by rotation (measured on the synthetic street: translation direction
+    cosine 0.38 after 600 steps on four clips with 0.01, 0.999 after 100 steps with 0.001).
 
     Layers: 1x1 conv C->256 + ReLU; 3x3 conv 256->256 + ReLU; 3x3 conv 256->256 + ReLU; 1x1 conv 256->6 (256 scaled
     by ``width``).
     """
 
-    def __init__(self, in_channels: int, width: float = 1.0) -> None:
+    def __init__(self, in_channels: int, width: float = 1.0, rotation_scale: float = POSE_SCALE) -> None:
         """Build the decoder.
 
         Args:
             in_channels: channels of the encoder's bottleneck (stride-32) feature.
             width: multiplier on the 256 hidden channels.
+            rotation_scale: factor on the axis-angle outputs (the translation's is :data:`POSE_SCALE`).
         """
         super().__init__()
         hidden = scaled_channels([256], width)[0]
@@ -35,6 +42,7 @@ class PoseDecoder(nn.Module):
         self.conv1 = nn.Conv2d(hidden, hidden, 3, padding=1)
         self.out = nn.Conv2d(hidden, 6, 1)
         self.relu = nn.ReLU()
+        self.register_buffer("output_scale", torch.tensor([rotation_scale] * 3 + [POSE_SCALE] * 3), persistent=False)
 
     def forward(self, bottleneck: Float[Tensor, "B C h w"]) -> Float[Tensor, "B 6"]:
         """Regress the pose parameters.
@@ -43,12 +51,12 @@ class PoseDecoder(nn.Module):
             bottleneck: the encoder's stride-32 feature.
 
         Returns:
-            ``[axis_angle (3, radians), translation (3, training-scale units)]``, already multiplied by 0.01.
+            ``[axis_angle (3, radians), translation (3, training-scale units)]``, already scaled.
         """
         x = self.relu(self.squeeze(bottleneck))
         x = self.relu(self.conv0(x))
         x = self.relu(self.conv1(x))
-        return POSE_SCALE * self.out(x).mean(dim=(2, 3))
+        return self.output_scale * self.out(x).mean(dim=(2, 3))
 
 
 def pose_params_to_se3(params: Float[Tensor, "*batch 6"]) -> Float[Tensor, "*batch 7"]:
@@ -70,16 +78,17 @@ class PoseNet(nn.Module):
     For inputs (a, b) in temporal order the output is ``cam_b_from_cam_a``.
     """
 
-    def __init__(self, num_layers: int = 18, width: float = 1.0) -> None:
+    def __init__(self, num_layers: int = 18, width: float = 1.0, rotation_scale: float = POSE_SCALE) -> None:
         """Build the encoder (two stacked images) and the decoder.
 
         Args:
             num_layers: ResNet depth, 18 or 34.
             width: channel multiplier for encoder and decoder.
+            rotation_scale: factor on the decoder's axis-angle outputs (Monodepth2: 0.01, like the translation).
         """
         super().__init__()
         self.encoder = ResNetEncoder(num_layers=num_layers, width=width, num_input_images=2)
-        self.decoder = PoseDecoder(self.encoder.num_ch_enc[-1], width=width)
+        self.decoder = PoseDecoder(self.encoder.num_ch_enc[-1], width=width, rotation_scale=rotation_scale)
 
     def forward(self, image_a: Float[Tensor, "B 3 H W"], image_b: Float[Tensor, "B 3 H W"]) -> Float[Tensor, "B 7"]:
         """Predict the relative pose of a frame pair.

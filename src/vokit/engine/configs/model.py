@@ -29,5 +29,9 @@ class ModelConfig:
     max_depth: float = 100.0
     """Largest depth the depth head can output, in training-scale units (metres for the synthetic world)."""
 
+    pose_rotation_scale: float = 0.01
+    """Factor on the pose decoder's axis-angle outputs, > 0 (Monodepth2: 0.01, as the translation's; the synthetic
+    presets use 0.001, see docs/training.md)."""
+
     imagenet_weights: str | None = None
     """Local ResNet ImageNet state-dict file for the depth and pose encoders (width 1.0); unset = from scratch."""
