@@ -31,6 +31,9 @@ def test_preset_methods_and_data() -> None:
     md2, coop = get_preset("monodepth2-synthetic"), get_preset("coopnet-synthetic")
     assert md2.data == coop.data and md2.train == coop.train and md2.optim == coop.optim
     assert dataclasses.replace(coop.model, method="monodepth2", flow_width=md2.model.flow_width) == md2.model
+    # the synthetic CoopNet preset lets rigid flow teach flow harder than METHODS.md's default; KITTI keeps it
+    assert coop.loss.consistency_weight == 0.1 and kitti.loss.consistency_weight == 0.01
+    assert dataclasses.replace(coop.loss, consistency_weight=md2.loss.consistency_weight) == md2.loss
 
 
 def test_unknown_preset() -> None:

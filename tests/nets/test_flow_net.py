@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from vokit.nets.flow_net import FlowNet, local_correlation, resize_flow
+from vokit.nets.flow_net import FlowNet, local_correlation, normalize_features, resize_flow
 
 
 def _naive_correlation(a: torch.Tensor, b: torch.Tensor, r: int) -> torch.Tensor:
@@ -86,3 +86,67 @@ def test_flow_net_options():
         FlowNet(num_levels=1)
     with pytest.raises(ValueError):
         local_correlation(torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 2, 2), -1)
+
+
+def test_normalize_features_gives_unit_vectors_and_ignores_common_affine_changes(gen):
+    a = torch.randn(2, 5, 6, 7, generator=gen, dtype=torch.float64)
+    b = torch.randn(2, 5, 6, 7, generator=gen, dtype=torch.float64)
+    na, nb = normalize_features(a, b)
+    torch.testing.assert_close(na.norm(dim=1), torch.ones(2, 6, 7, dtype=torch.float64))
+    torch.testing.assert_close(nb.norm(dim=1), torch.ones(2, 6, 7, dtype=torch.float64))
+    na2, nb2 = normalize_features(3.0 * a + 0.7, 3.0 * b + 0.7)  # same scale and offset on both maps
+    torch.testing.assert_close(na2, na)
+    torch.testing.assert_close(nb2, nb)
+
+
+def test_normalized_cost_volume_is_the_cosine_similarity(gen):
+    net = FlowNet(width=0.25, num_levels=2, radius=1)
+    a = torch.randn(1, 4, 5, 6, generator=gen)
+    b = torch.randn(1, 4, 5, 6, generator=gen)
+    cost = net.cost_volume(a, b)
+    mean = 0.5 * (a.mean() + b.mean())
+    ca, cb = a - mean, b - mean
+    expected = (ca[0, :, 2, 3] * cb[0, :, 3, 2]).sum() / (ca[0, :, 2, 3].norm() * cb[0, :, 3, 2].norm())
+    torch.testing.assert_close(cost[0, 2 * 3 + 0, 2, 3], expected)  # displacement (dy, dx) = (1, -1)
+    assert cost.abs().max() <= 1.0 + 1e-5
+    raw = FlowNet(width=0.25, num_levels=2, radius=1, normalize_cost=False).cost_volume(a, b)
+    torch.testing.assert_close(raw, local_correlation(a, b, 1))
+
+
+def test_pyramid_features_do_not_vanish_at_initialisation():
+    """He initialisation keeps activations O(1) down the pyramid (PyTorch's default shrinks them ~1/sqrt(3) a layer)."""
+    torch.manual_seed(0)
+    net = FlowNet(width=0.25, num_levels=6)
+    feats = net.features(torch.rand(2, 3, 128, 128))
+    assert all(f.std() > 0.2 for f in feats), [round(float(f.std()), 3) for f in feats]
+
+
+@pytest.mark.slow
+def test_flow_net_learns_global_shifts_under_supervision():
+    """A from-scratch FlowNet learns to read its cost volume: supervised integer shifts of textured crops."""
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(0)
+    base = torch.nn.functional.avg_pool2d(torch.rand(4, 3, 80, 112, generator=gen), 3, 1, 1)  # smooth texture
+    net = FlowNet(width=0.25, num_levels=3)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+
+    def batch() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        shift = torch.randint(-6, 7, (8, 2), generator=gen)
+        idx = torch.randint(4, (8,), generator=gen)
+        tgt = torch.stack([base[i, :, 8:56, 8:88] for i in idx])
+        src = torch.stack(
+            [base[i, :, 8 + dy : 56 + dy, 8 + dx : 88 + dx] for i, (dy, dx) in zip(idx, shift.tolist(), strict=True)]
+        )
+        return tgt, src, -shift[:, [1, 0]].float()[:, None, None, :]  # I_s(u + f) = I_t(u) => f = -(dx, dy)
+
+    for _ in range(300):
+        tgt, src, gt = batch()
+        loss = (net(tgt, src).flow - gt).norm(dim=-1).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        tgt, src, gt = batch()
+        epe = (net(tgt, src).flow - gt).norm(dim=-1).mean()
+    zero = gt.norm(dim=-1).mean()
+    assert epe < 0.3 * zero, (float(epe), float(zero))

@@ -62,7 +62,7 @@ def _build_coopnet(config: ExperimentConfig) -> nn.Module:
         num_layers=m.num_layers, width=m.width, flow_width=m.flow_width, flow_levels=m.flow_levels,
         num_scales=config.loss.num_scales, min_depth=m.min_depth, max_depth=m.max_depth,
         input_size=(config.data.height, config.data.width), apportion_history=config.loss.apportion_history,
-        pose_rotation_scale=m.pose_rotation_scale,
+        pose_rotation_scale=m.pose_rotation_scale, flow_normalize_cost=m.flow_normalize_cost,
     )
 
 

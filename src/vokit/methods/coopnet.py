@@ -44,6 +44,7 @@ class CoopNetModel(Monodepth2Model):
         input_size: (H, W) the networks are trained at.
         apportion_history: number of past ratios averaged into ``lambda_R``.
         pose_rotation_scale: the pose decoder's factor on its axis-angle outputs (Monodepth2: 0.01).
+        flow_normalize_cost: cosine-similarity cost volume in the flow network (see :class:`FlowNet`).
     """
 
     lambda_rigid: Tensor
@@ -63,10 +64,11 @@ class CoopNetModel(Monodepth2Model):
         input_size: tuple[int, int] = (192, 640),
         apportion_history: int = 50,
         pose_rotation_scale: float = 0.01,
+        flow_normalize_cost: bool = True,
     ) -> None:
         super().__init__(num_layers, width, num_scales, min_depth, max_depth, input_size, pose_rotation_scale)
         levels = default_flow_levels(self.input_size[0]) if flow_levels is None else flow_levels
-        self.flow_net = FlowNet(width=flow_width, num_levels=levels)
+        self.flow_net = FlowNet(width=flow_width, num_levels=levels, normalize_cost=flow_normalize_cost)
         self.apportion_history_size = int(apportion_history)
         self.register_buffer("lambda_rigid", torch.tensor(1.0, dtype=torch.float64))
         self.register_buffer("apportion_history", torch.zeros(apportion_history, dtype=torch.float64))

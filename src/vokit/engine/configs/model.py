@@ -23,6 +23,10 @@ class ModelConfig:
     flow_levels: int | None = None
     """Flow pyramid levels, 2-6 (coopnet); unset = most with the coarsest level >= 2 px high (6 if H >= 128)."""
 
+    flow_normalize_cost: bool = True
+    """Correlate mean-centred unit-length features in the flow network's cost volume (UFlow; coopnet only);
+    False = raw features / channel count (PWC-Net, METHODS.md section 8.1)."""
+
     min_depth: float = 0.1
     """Smallest depth the depth head can output, in training-scale units (metres for the synthetic world)."""
 
