@@ -160,6 +160,16 @@ def test_hybrid_loss_masks_a_planted_moving_object(gen):
     assert result.consistency < 0.05 * (4 + 2) * box.float().mean()
 
 
+def test_unmasked_rigid_term_counts_the_moving_object(gen):
+    inputs, box = _scene(gen, moving=True)
+    masked = coopnet_loss(**inputs, use_automask=False)
+    unmasked = coopnet_loss(**inputs, use_automask=False, mask_rigid=False)
+    torch.testing.assert_close(unmasked.rigid, masked.rigid_error.mean())  # one scale, no auto-mask: plain mean
+    assert unmasked.rigid > 3 * masked.rigid
+    torch.testing.assert_close(unmasked.mixture.motion_mask, masked.mixture.motion_mask)
+    torch.testing.assert_close(unmasked.consistency, masked.consistency)  # still masked by the mixture
+
+
 def test_total_is_the_documented_weighted_sum(gen):
     inputs, _ = _scene(gen, moving=True)
     inputs["flows"] = inputs["flows"] + 0.5 * torch.randn(inputs["flows"].shape, generator=gen)

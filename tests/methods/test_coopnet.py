@@ -70,6 +70,23 @@ def test_apportionment_runs_every_k_steps_and_lives_in_buffers(model: CoopNetMod
     assert torch.equal(model.lambda_rigid, before)
 
 
+def test_rigid_warmup_holds_lambda_and_unmasks_the_rigid_term(model: CoopNetModel) -> None:
+    model.train()
+    fresh = CoopNetModel(width=0.25, flow_width=0.25, input_size=(64, 96), apportion_history=4)
+    model.load_state_dict(fresh.state_dict())
+    model.lambda_rigid.fill_(5.0)
+    warm = CoopNetLossParams(apportion_every=3, rigid_warmup=4, smoothness_weight=0.0, flow_smoothness_weight=0.0)
+    torch.manual_seed(0)
+    out = training_step(model, _batch(), step=3, params=warm)  # an apportionment step, but still warming up
+    assert int(model.apportion_count) == 0 and float(model.lambda_rigid) == 5.0
+    rigid, flow_task = out.scalars["loss/rigid"], out.scalars["loss/flow_photometric"]
+    flow_task = flow_task + warm.consistency_weight * out.scalars["loss/consistency"]
+    torch.testing.assert_close(out.loss.detach(), rigid + flow_task)  # lambda_R = 1 during the warm-up
+    torch.manual_seed(0)
+    training_step(model, _batch(), step=6, params=warm)  # warm-up over: apportionment resumes
+    assert int(model.apportion_count) == 1 and float(model.lambda_rigid) != 5.0
+
+
 def test_infer_sequence_outputs(model: CoopNetModel) -> None:
     seq = sliding_plane_sequence(n_frames=5)
     pred = infer_sequence(model, seq, "cpu", batch_size=2, show_progress=False)

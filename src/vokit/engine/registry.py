@@ -75,6 +75,7 @@ def _step_coopnet(config: ExperimentConfig) -> TrainingStep:
         flow_smoothness_weight=loss.flow_smoothness_weight, use_automask=loss.use_automask,
         use_ssim=loss.use_ssim, consistency_two_way=loss.consistency_two_way,
         use_apportionment=loss.use_apportionment, apportion_every=loss.apportion_every,
+        rigid_warmup=loss.rigid_warmup,
     )
     return partial(_call_step, training_step, params)
 

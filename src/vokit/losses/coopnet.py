@@ -242,6 +242,7 @@ def coopnet_loss(
     detach_rigid_flow: bool = True,
     em_iterations: int = EM_ITERATIONS,
     generator: torch.Generator | None = None,
+    mask_rigid: bool = True,
 ) -> CoopNetLoss:
     """The CoopNet hybrid loss (METHODS.md sections 8.2 and 8.3).
 
@@ -269,6 +270,9 @@ def coopnet_loss(
         detach_rigid_flow: one-way consistency (geometry teaches flow).
         em_iterations: EM iterations of the mixture fit (5).
         generator: random generator for the auto-masking noise.
+        mask_rigid: weight the rigid term by ``1 - m`` (False: every pixel counts, as in Monodepth2; the mixture is
+            still fitted and still masks the consistency term). vokit's rigid warm-up turns it off for the first
+            steps.
 
     Returns:
         :class:`CoopNetLoss` with the total, every term, the error maps and the fitted mixture.
@@ -295,7 +299,7 @@ def coopnet_loss(
             depth0, automask0, rigid_err0 = depth, reproj.automask, errors.min(dim=1).values
     assert depth0 is not None and automask0 is not None and rigid_err0 is not None
     mixture = fit_error_mixture(rigid_err0 - flow_err, iterations=em_iterations)
-    static = 1.0 - mixture.motion_mask
+    static = 1.0 - mixture.motion_mask if mask_rigid else torch.ones_like(mixture.motion_mask)
     rigid = torch.stack([(static * e).mean() for e in rigid_maps]).mean()
     flow_photo = flow_err.mean()
     consistency = rigid_flow_consistency(

@@ -112,6 +112,7 @@ class CoopNetLossParams:
     consistency_two_way: bool = False
     use_apportionment: bool = True
     apportion_every: int = 20
+    rigid_warmup: int = 0
 
 
 def _last_conv_weight(module: nn.Module) -> Tensor:
@@ -146,7 +147,8 @@ def training_step(
     Args:
         model: the depth + pose + flow bundle.
         batch: clips; ``net_images`` feed the networks, the un-jittered ``images`` the loss.
-        step: the 0-based training step (the apportionment runs when ``step % apportion_every == 0``, step > 0).
+        step: the 0-based training step (the apportionment runs when ``step % apportion_every == 0``, step > 0, and
+            not during the first ``params.rigid_warmup`` steps, when the rigid term is unmasked and ``lambda_R = 1``).
         want_images: also return panels of the first clip (inverse depth, flow, motion mask, error maps).
         params: loss weights and switches (default :class:`CoopNetLossParams`).
 
@@ -162,15 +164,16 @@ def training_step(
     flows = model.flow_net(targets, torch.cat([batch.net_images[:, s] for s in sources])).flow.float()
     flows = flows.unflatten(0, (len(sources), -1)).transpose(0, 1)
     app = model.apportionment(params.apportion_every)
+    warming_up = step < params.rigid_warmup
     with fp32_losses(batch.images):
         result = coopnet_loss(
             batch.images[:, t], batch.images[:, sources], sigmoid_outs, src_from_tgt, flows, batch.intrinsics[:, t],
-            lambda_rigid=app.lambda_rigid, consistency_weight=params.consistency_weight,
+            lambda_rigid=1.0 if warming_up else app.lambda_rigid, consistency_weight=params.consistency_weight,
             flow_smoothness_weight=params.flow_smoothness_weight, smoothness_weight=params.smoothness_weight,
             min_depth=model.min_depth, max_depth=model.max_depth, use_automask=params.use_automask,
-            use_ssim=params.use_ssim, detach_rigid_flow=not params.consistency_two_way,
+            use_ssim=params.use_ssim, detach_rigid_flow=not params.consistency_two_way, mask_rigid=not warming_up,
         )
-    if params.use_apportionment and model.training and app.should_update(step):
+    if params.use_apportionment and model.training and not warming_up and app.should_update(step):
         w_depth, w_pose, w_flow = last_layers(model)
         app.update(rms_gradient(result.rigid, w_depth), rms_gradient(result.rigid, w_pose),
                    rms_gradient(result.flow_task, w_flow))

@@ -42,3 +42,7 @@ class LossConfig:
 
     apportion_history: int = 50
     """Number of past ratios averaged into lambda_R; >= 1."""
+
+    rigid_warmup: int = 0
+    """CoopNet: steps at the start during which the rigid term is Monodepth2's (no motion mask, lambda_R held at 1,
+    no apportionment updates) while flow already trains; >= 0 (vokit addition, see docs/training.md)."""
