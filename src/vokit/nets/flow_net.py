@@ -102,8 +102,8 @@ def resize_flow(flow: Float[Tensor, "B 2 h w"], size: Sequence[int]) -> Float[Te
 def _conv(in_ch: int, out_ch: int, stride: int = 1, dilation: int = 1, act: bool = True) -> nn.Module:
     """3x3 convolution with He (MSRA) initialisation for LeakyReLU(0.1), as PWC-Net initialises its layers.
 
-    PyTorch's default convolution init scales activations by about 1/sqrt(3) per layer, so after the pyramid the
-    features are ~1e-2 and a from-scratch flow network ignores its cost volume for hundreds of steps.
+    PyTorch's default convolution init scales activations by about 1/sqrt(3) per layer, so at width 0.25 the pyramid
+    features are ~3e-2 and a from-scratch flow network ignores its cost volume for hundreds of steps.
     """
     conv = nn.Conv2d(in_ch, out_ch, 3, stride=stride, padding=dilation, dilation=dilation)
     nn.init.kaiming_normal_(conv.weight, a=LEAKY_SLOPE, nonlinearity="leaky_relu")
