@@ -1,4 +1,9 @@
-"""Dense float64 oracles for the BA tests: full normal equations from torch.func.jacrev of the residual."""
+"""Dense float64 oracles for the BA tests: full normal equations from torch.func.jacrev of the residual.
+
+The benchmark's reference solves (dense torch Cholesky and scipy sparse solve of the same normal equations, with
+vokit's closed-form Jacobians) are in ``benchmarks/references.py``, beside this file's directory and outside the
+library; ``tests/solvers/test_benchmark.py`` checks them against the BA layer.
+"""
 
 import torch
 from torch import Tensor

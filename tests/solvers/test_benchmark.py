@@ -1,10 +1,13 @@
+"""The BA benchmark's reference solves and harness (``benchmarks/``, beside the tests; not part of the library)."""
+
 import math
 
 import pytest
 import torch
+from benchmarks import ba as bench
+from benchmarks.references import dense_iteration, scipy_iteration
 
 from vokit.solvers import ba_options, bundle_adjust
-from vokit.solvers import benchmark as bench
 from vokit.solvers.synthetic import synthetic_ba_problem
 
 
@@ -17,7 +20,7 @@ def test_reference_iterations_solve_the_same_system(method):
     out = bundle_adjust(
         p.cam_from_world, p.inv_depth, p.patch_uv, p.intrinsics, p.targets, p.weights, p.graph(), options=opts
     )
-    step = bench.dense_iteration if method == "dense" else bench.scipy_iteration
+    step = dense_iteration if method == "dense" else scipy_iteration
     poses, depth = step(p, p.cam_from_world, p.inv_depth, opts)
     torch.testing.assert_close(poses, out.cam_from_world, rtol=1e-9, atol=1e-10)
     torch.testing.assert_close(depth, out.inv_depth, rtol=1e-9, atol=1e-10)
@@ -34,6 +37,7 @@ def test_benchmark_grid_records_every_cell():
         max_repeats=1,
         measure_memory=False,
     )
+    assert bench.METHODS == ("vokit", "dense", "scipy")
     assert len(res) == 2 * 2 * len(bench.METHODS)
     by = {(r.method, r.n_poses, r.pass_): r for r in res}
     for n in (3, 4):
@@ -56,3 +60,9 @@ def test_peak_memory_sees_a_large_temporary():
     if math.isnan(peak):
         pytest.skip("no /proc/self/clear_refs on this system")
     assert 40 < peak < 200
+
+
+def test_library_has_no_benchmark_module():
+    # the harness changes process-wide settings, so it must not be importable from the library
+    with pytest.raises(ModuleNotFoundError):
+        __import__("vokit.solvers.benchmark")
