@@ -123,13 +123,31 @@ def run_traj(args: argparse.Namespace) -> int:
     )
     print(f"vokit eval traj: {args.gt} vs {args.est} ({args.format}/{est_format})")
     print(format_trajectory_table(result))
+    trivial = _trivial_comparison(result, ref, est, args)
     if args.out is not None:
         payload = {"gt": str(args.gt), "est": str(args.est), "format": args.format, "est_format": est_format,
-                   **result.as_dict()}
+                   **result.as_dict(), "trivial": trivial}
         _write_json(args.out, _clean(payload))
         _traj_plots(result, args.out, args.title or f"{args.est.name} vs {args.gt.name}", indexed and
                     args.gt_times is None)
     return 0
+
+
+def _trivial_comparison(result: Any, ref: Any, est: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """Print the estimate beside a static camera and a constant-velocity line (same alignment); JSON form."""
+    from vokit.metrics.trivial import compare_with_trivial
+
+    a = result.association
+    delta = int(args.rpe_delta) if args.rpe_unit == "frames" and float(args.rpe_delta).is_integer() else 1
+    stamps = None if a.method == "index" and args.gt_times is None else result.ref_times_s
+    try:
+        comparison = compare_with_trivial(ref[a.ref_idx], est[a.est_idx], stamps, args.align, delta)
+    except VokitError as err:
+        print(f"trivial trajectories not scored: {err.message}")
+        return {"skipped": err.message}
+    print(f"\nbeside trivial trajectories ({args.align} alignment, RPE over {delta} frame(s); rmse):")
+    print(comparison.table())
+    return comparison.as_dict()
 
 
 def _traj_plots(result: Any, out: Path, title: str, frames: bool) -> None:
@@ -204,6 +222,7 @@ def run_depth(args: argparse.Namespace) -> int:
     """``vokit eval depth``."""
     from vokit.metrics.depth import DEPTH_METRIC_NAMES, eigen_depth_metrics
     from vokit.metrics.plots import plot_depth_error_histogram
+    from vokit.metrics.trivial import constant_depth_metrics
 
     gts = _read_maps(args.gt, args.gt_png_scale)
     preds = _read_maps(args.pred, args.pred_png_scale)
@@ -220,13 +239,19 @@ def run_depth(args: argparse.Namespace) -> int:
           f"{scaling}, fixed scale {m.fixed_scale:g}, mean over images")
     if m.median_scaling:
         print(f"scaling ratios: median {m.ratio_median:.3f}, std(ratio / median) {m.ratio_std:.3f}")
-    print("".join(f"{n:>10}" for n in DEPTH_METRIC_NAMES))
-    print("".join(f"{v:>10.4f}" for v in m.mean.as_dict().values()))
+    constant = constant_depth_metrics(gts, crop=args.crop, min_depth_m=args.min_depth, max_depth_m=args.max_depth)
+    print(f"{'':<26}" + "".join(f"{n:>10}" for n in DEPTH_METRIC_NAMES))
+    print(f"{'prediction':<26}" + "".join(f"{v:>10.4f}" for v in m.mean.as_dict().values()))
+    print(f"{'constant (median-scaled)':<26}" + "".join(f"{v:>10.4f}" for v in constant.mean.as_dict().values()))
+    if m.mean.abs_rel >= constant.mean.abs_rel:
+        print("TRIVIAL: abs_rel not better than a constant depth (median-scaled per image)")
     if args.out is not None:
         payload = {"gt": str(args.gt), "pred": str(args.pred), "n_images": len(gts), "crop": m.crop,
                    "min_depth_m": m.min_depth_m, "max_depth_m": m.max_depth_m, "median_scaling": m.median_scaling,
                    "fixed_scale": m.fixed_scale, "pred_kind": m.pred_kind, "averaging": "mean of per-image values",
-                   "ratio_median": m.ratio_median, "ratio_std": m.ratio_std, "metrics": m.mean.as_dict()}
+                   "ratio_median": m.ratio_median, "ratio_std": m.ratio_std, "metrics": m.mean.as_dict(),
+                   "constant_depth_metrics": constant.mean.as_dict(),
+                   "beats_constant_depth": m.mean.abs_rel < constant.mean.abs_rel}
         _write_json(args.out, _clean(payload))
         print(f"wrote {plot_depth_error_histogram(m, args.out / 'depth_error_hist.png', str(args.pred))}")
     return 0

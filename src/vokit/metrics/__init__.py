@@ -22,6 +22,7 @@ from vokit.metrics.trajectory import (
     align_trajectory,
     relative_pose_error,
 )
+from vokit.metrics.trivial import TrivialComparison, compare_with_trivial, constant_depth_metrics
 from vokit.metrics.tum_tools import TumRpeResult, relative_pose_error_tum
 from vokit.metrics.two_view import TwoViewErrors, pose_auc, relative_pose_errors
 
@@ -39,11 +40,14 @@ __all__ = [
     "PoseErrors",
     "RpeResult",
     "TrajectoryEvaluation",
+    "TrivialComparison",
     "TumRpeResult",
     "TwoViewErrors",
     "absolute_trajectory_error",
     "align_trajectory",
     "associate",
+    "compare_with_trivial",
+    "constant_depth_metrics",
     "depth_errors",
     "eigen_depth_metrics",
     "error_stats",
