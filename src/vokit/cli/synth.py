@@ -40,7 +40,8 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="domain, e.g. street-night, street-fog, street-desert, room-dim (default: the scene's)",
     )
-    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an earlier vokit synth output in --out (only the files it wrote)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -87,8 +88,9 @@ def synth(
     h = DEFAULT_SIZE[scene][0] if height is None else height
     w = DEFAULT_SIZE[scene][1] if width is None else width
     out_dir = Path(out)
-    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
-        raise VokitError("output folder exists and is not empty (pass --overwrite)", out_dir)
+    if out_dir.exists() and out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
+        raise VokitError("output folder exists and is not empty (pass --overwrite to replace an earlier vokit synth "
+                         "output there)", out_dir)
     world = SyntheticWorld(scene, frames, seed, h, w, domain)
     with tqdm(total=frames, unit="frame", desc=f"vokit synth {world.name}", disable=not progress) as bar:
         seq = world.as_sequence(on_frame=lambda _i: bar.update(1))

@@ -6,7 +6,6 @@ so they come back rounded to multiples of 1/255 (exactly equal when they already
 motion masks go to vokit's lossless extra folders (`vokit.data.readers.extras`).
 """
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ from torch import Tensor
 
 from vokit.data.flow_io import write_flo
 from vokit.data.image_io import write_image_rgb, write_mask_png, write_png16
+from vokit.data.output_folder import abandon_output_folder, finish_output_folder, prepare_output_folder
 from vokit.data.readers.extras import DEPTH_DIR, FLOW_DIR, MOTION_MASK_DIR
 from vokit.data.readers.tum import TUM_DEPTH_FACTOR
 from vokit.data.sequence import Frame, Sequence
@@ -101,14 +101,6 @@ def write_ply(
                 f.write((" ".join(repr(float(v)) if i < 3 else str(int(v)) for i, v in enumerate(row)) + "\n").encode())
 
 
-def _prepare(out_dir: Path, overwrite: bool) -> None:
-    if out_dir.exists() and any(out_dir.iterdir()):
-        if not overwrite:
-            raise VokitError("output folder exists and is not empty (pass overwrite=True)", out_dir)
-        shutil.rmtree(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-
-
 def _common_intrinsics(seq: Sequence) -> np.ndarray:
     k = seq.intrinsics.to(torch.float64)
     if not bool(torch.all(k == k[0])):
@@ -182,20 +174,27 @@ def write_sequence(seq: Sequence, out_dir: str | Path, layout: str = "kitti", ov
         seq: the sequence; every frame is loaded once.
         out_dir: the output folder.
         layout: ``"kitti"`` or ``"tum"``.
-        overwrite: replace a non-empty ``out_dir`` (otherwise that is an error).
+        overwrite: replace an earlier ``write_sequence`` output in ``out_dir``: exactly the files its manifest lists
+            (`vokit.data.output_folder`); a folder holding anything else is refused.
 
     Returns:
-        ``out_dir`` as a Path.
+        ``out_dir`` as a Path; it also holds the manifest ``.vokit-manifest.json`` (kind ``synth``).
 
     Raises:
-        VokitError: if ``out_dir`` is not empty, the intrinsics vary per frame, or (TUM) timestamps collide.
+        VokitError: if ``out_dir`` is not empty (or, with ``overwrite``, holds files vokit did not write there), the
+            intrinsics vary per frame, or (TUM) timestamps collide.
     """
     out = Path(out_dir)
     if layout not in ("kitti", "tum"):
         raise VokitError(f"unknown layout {layout!r}; use kitti or tum", out)
-    _prepare(out, overwrite)
-    if layout == "kitti":
-        _write_kitti(seq, out)
-    else:
-        _write_tum(seq, out)
+    folder = prepare_output_folder(out, "synth", overwrite)
+    try:
+        if layout == "kitti":
+            _write_kitti(seq, out)
+        else:
+            _write_tum(seq, out)
+    except BaseException:
+        abandon_output_folder(folder)
+        raise
+    finish_output_folder(folder)
     return out
