@@ -137,7 +137,7 @@ def test_foreign_or_damaged_weights_name_the_file_without_weights_only_advice(tm
         with pytest.raises(VokitError) as err:
             load(file)
         message = str(err.value)
-        assert message.startswith(f"{file}: not a vokit checkpoint"), message
+        assert message.startswith(f"{file}: cannot read checkpoint: not a vokit checkpoint ("), message
         assert "weights_only" not in message and "\n" not in message
         assert err.value.__cause__ is None and err.value.__suppress_context__
 

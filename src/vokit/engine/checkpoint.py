@@ -164,10 +164,10 @@ def unreadable_reason(err: BaseException) -> str:
     text = str(err)
     if "Weights only load failed" in text:
         if "Unsupported global" in text:
-            return "it holds pickled Python objects, not just tensors (refused: loading it could run code)"
-        return "it is not a PyTorch file (random or foreign bytes)"
+            return "it holds pickled Python objects, not just tensors; refused, as loading it could run code"
+        return "random or foreign bytes, not a PyTorch file"
     if "zip archive" in text or "central directory" in text:
-        return "the file is truncated or corrupt (not a complete PyTorch zip archive)"
+        return "the file is truncated or corrupt: not a complete PyTorch zip archive"
     first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
     return first if len(first) <= 200 else first[:197] + "..."
 
@@ -214,7 +214,7 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu",
     except OSError as err:
         raise VokitError(f"cannot read checkpoint: {err.strerror or err}", file) from err
     except Exception as err:  # torch raises several types for corrupt or foreign files
-        raise VokitError(f"not a vokit checkpoint: {unreadable_reason(err)}", file) from None
+        raise VokitError(f"cannot read checkpoint: not a vokit checkpoint ({unreadable_reason(err)})", file) from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise VokitError(f"not a vokit checkpoint (expected format {CHECKPOINT_FORMAT!r})", file)
     if check_finite:
