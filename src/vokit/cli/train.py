@@ -81,7 +81,9 @@ def main(argv: list[str]) -> int:
             print(f"vokit train: {stop}\n  resume with: vokit train --resume {stop.run_dir}", file=sys.stderr)
         return 130
     if main_process:
-        print(f"vokit train: done; run folder {run_dir}\n  TensorBoard: tensorboard --logdir {run_dir / 'tb'}")
+        print(f"vokit train: done; run folder {run_dir}; latest checkpoint {run_dir / 'checkpoints' / 'last.pt'}")
+        if config.log.use_tensorboard and (run_dir / "tb").is_dir():  # type: ignore[attr-defined]
+            print(f"  TensorBoard: tensorboard --logdir {run_dir / 'tb'}")
     return 0
 
 

@@ -8,12 +8,19 @@ A checkpoint is a ``torch.save`` dict of tensors and primitives only (loadable w
 - ``optimizer``, ``scheduler``, ``scaler``, ``rng`` (one RNG snapshot per process): training state, absent from
   exported weights (:func:`export_weights`).
 
-Files are written to a temporary name in the destination folder, flushed to disk, and moved over the final name
-with ``os.replace``, so a crash never leaves a half-written checkpoint under a real name.
+Files are written to a temporary name in the destination folder (``.<name>.tmp-<pid>``), flushed to disk, and moved
+over the final name with ``os.replace``, so a crash never leaves a half-written checkpoint under a real name. A process
+killed outright (SIGKILL, power loss) can leave its temporary file behind; :func:`remove_stale_temp_files` deletes
+them when the run starts or resumes. ``checkpoints/last.pt`` is a hard link to the latest step checkpoint (no extra
+disk space; a copy where the file system has no hard links), replaced atomically after every save.
+
+Loading checks that the weights are finite (:func:`check_finite_weights`): a checkpoint with NaN or infinite
+parameters is refused with a :class:`~vokit.errors.VokitError` naming the file.
 """
 
 import os
 import re
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -28,14 +35,20 @@ from vokit.errors import VokitError
 
 CHECKPOINT_FORMAT = "vokit-checkpoint/1"
 CHECKPOINT_DIR = "checkpoints"
+LAST_CHECKPOINT = "last.pt"
 _STEP_FILE = re.compile(r"^step_(\d+)\.pt$")
+_TEMP_FILE = re.compile(r"^\.(step_\d+|last)\.pt\.tmp-\d+$")  # what atomic_torch_save/link_last_checkpoint leave
+
+
+def _temp_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> Path:
     """``torch.save`` to a temporary file beside ``path``, fsync, then ``os.replace`` onto ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = _temp_path(path)
     try:
         with open(tmp, "wb") as handle:
             torch.save(obj, handle)
@@ -68,6 +81,54 @@ def prune_checkpoints(run_dir: str | Path, keep: int) -> None:
         path.unlink(missing_ok=True)
 
 
+def link_last_checkpoint(checkpoint: str | Path) -> Path:
+    """Point ``last.pt`` beside ``checkpoint`` at it: a hard link (a copy without hard links), swapped in atomically.
+
+    Args:
+        checkpoint: a step checkpoint, ``<run>/checkpoints/step_<N>.pt``.
+
+    Returns:
+        The ``last.pt`` path.
+    """
+    checkpoint = Path(checkpoint)
+    last = checkpoint.with_name(LAST_CHECKPOINT)
+    tmp = _temp_path(last)
+    try:
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(checkpoint, tmp)
+        except OSError:  # no hard links on this file system
+            shutil.copyfile(checkpoint, tmp)
+        os.replace(tmp, last)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return last
+
+
+def remove_stale_temp_files(run_dir: str | Path) -> list[Path]:
+    """Delete the temporary files killed checkpoint writes left in a run folder's ``checkpoints/``.
+
+    Only files named exactly as :func:`atomic_torch_save` names them (``.step_<N>.pt.tmp-<pid>``,
+    ``.last.pt.tmp-<pid>``) are removed; anything else in the folder is left alone. Call it before the run writes
+    (a temporary file of a live writer would otherwise be deleted under it).
+
+    Args:
+        run_dir: the run folder.
+
+    Returns:
+        The removed paths.
+    """
+    folder = Path(run_dir) / CHECKPOINT_DIR
+    if not folder.is_dir():
+        return []
+    removed = []
+    for path in sorted(folder.iterdir()):
+        if _TEMP_FILE.match(path.name) and path.is_file() and not path.is_symlink():
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
 def find_checkpoint(path: str | Path) -> Path:
     """The checkpoint file named by ``path``: the file itself, or the latest one of a run folder.
 
@@ -92,26 +153,72 @@ def run_dir_of(checkpoint: str | Path) -> Path:
     return checkpoint.parent.parent if checkpoint.parent.name == CHECKPOINT_DIR else checkpoint.parent
 
 
-def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+def unreadable_reason(err: BaseException) -> str:
+    """Why ``torch.load(..., weights_only=True)`` failed, in one line.
+
+    Torch's own message advises loading with ``weights_only=False``, which would run any code the file holds; this
+    one says what is wrong with the file instead.
+    """
+    if isinstance(err, EOFError):
+        return "the file is empty or truncated"
+    text = str(err)
+    if "Weights only load failed" in text:
+        if "Unsupported global" in text:
+            return "it holds pickled Python objects, not just tensors; refused, as loading it could run code"
+        return "random or foreign bytes, not a PyTorch file"
+    if "zip archive" in text or "central directory" in text:
+        return "the file is truncated or corrupt: not a complete PyTorch zip archive"
+    first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
+    return first if len(first) <= 200 else first[:197] + "..."
+
+
+def check_finite_weights(state: Mapping[str, Any], path: str | Path | None = None) -> None:
+    """Refuse a checkpoint whose model weights (parameters or buffers) hold NaN or infinite values.
+
+    Args:
+        state: a checkpoint dict (its ``model`` entry is checked), as :func:`read_checkpoint` returns.
+        path: the checkpoint file, for the message.
+
+    Raises:
+        VokitError: ``<path>: non-finite parameters in this checkpoint (NaN or inf in <names>) ...``.
+    """
+    model = state.get("model")
+    if not isinstance(model, Mapping):
+        raise VokitError("not a vokit checkpoint (no model weights)", path)
+    bad = [name for name, value in model.items()
+           if isinstance(value, torch.Tensor) and value.is_floating_point() and not bool(torch.isfinite(value).all())]
+    if bad:
+        names = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+        raise VokitError(f"non-finite parameters in this checkpoint (NaN or inf in {names}); it is unusable, pick "
+                         "an earlier one", path)
+
+
+def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu",
+                    check_finite: bool = True) -> dict[str, Any]:
     """Load a checkpoint dict safely (``weights_only=True``) and check its format.
 
     Args:
         path: a checkpoint file or a run folder (its latest checkpoint).
         map_location: where tensors go.
+        check_finite: also refuse NaN or infinite model weights (:func:`check_finite_weights`).
 
     Returns:
         The checkpoint dict (see the module docstring).
 
     Raises:
-        VokitError: the file is missing, unreadable, or not a vokit checkpoint.
+        VokitError: the file is missing, unreadable, not a vokit checkpoint, or holds non-finite weights.
     """
     file = find_checkpoint(path)
     try:
         state = torch.load(file, map_location=map_location, weights_only=True)
+    except OSError as err:
+        raise VokitError(f"cannot read checkpoint: {err.strerror or err}", file) from err
     except Exception as err:  # torch raises several types for corrupt or foreign files
-        raise VokitError(f"cannot read checkpoint: {err}", file) from err
+        raise VokitError(f"cannot read checkpoint: not a vokit checkpoint ({unreadable_reason(err)})", file) from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise VokitError(f"not a vokit checkpoint (expected format {CHECKPOINT_FORMAT!r})", file)
+    if check_finite:
+        check_finite_weights(state, file)
     return state
 
 

@@ -10,9 +10,15 @@ in DistributedDataParallel (gloo on the CPU, nccl on CUDA), every process draws 
 and only rank 0 writes the run folder.
 
 Run folder layout: ``config.yaml`` (resolved config, git SHA, version), ``scalars.jsonl``, ``tb/`` (TensorBoard),
-``checkpoints/step_<N>.pt``.
+``checkpoints/step_<N>.pt`` and ``checkpoints/last.pt`` (a hard link to the latest of them).
+
+Faults: the output folder is checked for writability before data or model are built; a non-finite loss or gradient
+stops training with a :class:`~vokit.errors.VokitError` naming the step, before the update and without writing a
+checkpoint (so the latest checkpoint is the last good one); temporary files of checkpoint writes killed by SIGKILL
+are removed when the run starts or resumes.
 """
 
+import os
 import signal
 import sys
 import threading
@@ -30,15 +36,19 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from vokit.engine.checkpoint import (
+    CHECKPOINT_DIR,
     atomic_torch_save,
     checkpoint_config,
     find_checkpoint,
+    link_last_checkpoint,
     list_checkpoints,
     make_checkpoint,
     prune_checkpoints,
     read_checkpoint,
+    remove_stale_temp_files,
     run_dir_of,
     step_checkpoint_path,
+    unreadable_reason,
 )
 from vokit.engine.config_io import config_to_dict, save_config
 from vokit.engine.configs import ExperimentConfig
@@ -178,6 +188,7 @@ class _Trainer:
         self.info = info
         self.device = resolve_device(config.train.device, info.local_rank)
         self.amp_dtype = _amp_dtype(config.train.precision, self.device)
+        _check_output_writable(config, info)
         resume = read_checkpoint(config.train.resume) if config.train.resume else None
         if resume is not None:
             _warn_config_changes(checkpoint_config(resume), config)
@@ -250,9 +261,13 @@ class _Trainer:
                              self.info.world_size)
         logger = None
         if self.info.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            save_config(cfg, self.run_dir / "config.yaml", {"world_size": self.info.world_size,
-                                                             "device": str(self.device), "command": sys.argv})
+            try:
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+                remove_stale_temp_files(self.run_dir)
+                save_config(cfg, self.run_dir / "config.yaml", {"world_size": self.info.world_size,
+                                                                 "device": str(self.device), "command": sys.argv})
+            except OSError as err:
+                raise VokitError(f"cannot write the run folder: {err.strerror or err}", self.run_dir) from None
             logger = RunLogger(self.run_dir, cfg.log.use_tensorboard, start_step=self.step)
         if self._resume_rng is not None:
             set_rng_state(self._resume_rng)
@@ -302,8 +317,7 @@ class _Trainer:
         with torch.autocast(self.device.type, dtype=amp or torch.float32, enabled=amp is not None):
             loss, scalars, images = self.step_module(batch, self.step, want_images)
         if not all_true(bool(torch.isfinite(loss.detach())), self.info, self.device):
-            raise VokitError(f"non-finite loss at step {self.step + 1}; the last checkpoint in {self.run_dir} "
-                             "is intact (try a lower --optim.lr or --optim.grad-clip-norm)")
+            raise VokitError(self._non_finite_message("loss"), self.run_dir)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)
@@ -312,6 +326,8 @@ class _Trainer:
             grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip_norm)
         else:
             grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+        if not self.scaler.is_enabled() and not bool(torch.isfinite(grad_norm)):  # gradients agree across ranks
+            raise VokitError(self._non_finite_message("gradients"), self.run_dir)
         lr = self.optimizer.param_groups[0]["lr"]
         self._in_update = True
         self.scaler.step(self.optimizer)
@@ -319,6 +335,14 @@ class _Trainer:
         self.scheduler.step()
         return {"loss": loss.detach(), "scalars": scalars, "images": images, "grad_norm": grad_norm.detach(),
                 "lr": lr, "time": time.perf_counter()}
+
+    def _kept_checkpoint(self) -> str:
+        found = list_checkpoints(self.run_dir)
+        return f"the latest checkpoint, {found[-1][1].name}, is intact" if found else "no checkpoint was written"
+
+    def _non_finite_message(self, what: str) -> str:
+        return (f"non-finite {what} at step {self.step + 1}; stopped before the update, nothing saved for it; "
+                f"{self._kept_checkpoint()} (try a lower --optim.lr or --optim.grad-clip-norm)")
 
     def _after_step(self, result: dict[str, Any], logger: RunLogger | None, bar: Any,
                     on_step: Callable[[StepInfo], None] | None) -> None:
@@ -357,9 +381,19 @@ class _Trainer:
             return
         rngs = rngs if rngs is not None else all_gather_objects(get_rng_state(), self.info)
         broadcast_buffers(self.model, self.info)
+        bad = [name for name, value in self.model.state_dict().items()
+               if value.is_floating_point() and not bool(torch.isfinite(value).all())]
+        if bad:  # weights and (broadcast) buffers agree across ranks, so every rank stops here
+            raise VokitError(f"non-finite parameters after step {self.step} ({bad[0]}); not checkpointing; "
+                             f"{self._kept_checkpoint()}", self.run_dir)
         if self.info.is_main:
             state = make_checkpoint(self.config, self.step, self.model, self._training_state(rngs))
-            atomic_torch_save(state, step_checkpoint_path(self.run_dir, self.step))
+            path = step_checkpoint_path(self.run_dir, self.step)
+            try:
+                atomic_torch_save(state, path)
+                link_last_checkpoint(path)
+            except OSError as err:
+                raise VokitError(f"cannot write checkpoint: {err.strerror or err}", path) from None
             prune_checkpoints(self.run_dir, self.config.train.keep_checkpoints)
         self._saved_step = self.step
         barrier(self.info)
@@ -372,6 +406,34 @@ class _Trainer:
             return
         rng = self._rng_mark if self._mid_step and self._rng_mark is not None else get_rng_state()
         self._save([rng])
+
+
+def _write_problem(folder: Path) -> str:
+    """Why a run cannot write into ``folder`` (created if missing, nothing is created here); '' when it can."""
+    probe = folder.absolute()
+    while not probe.exists() and not probe.is_symlink() and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{probe} is a file, not a folder" if probe.exists() else f"{probe} cannot be created"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return f"{probe} is not writable (read-only file system or no permission)"
+    return ""
+
+
+def _check_output_writable(config: ExperimentConfig, info: DistInfo) -> None:
+    """Stop before any data or model is built when the run folder (new or resumed) cannot be written."""
+    cfg, problem = config.train, ""
+    if cfg.resume:
+        where = run_dir_of(find_checkpoint(cfg.resume))
+        if info.is_main and (problem := _write_problem(where) or _write_problem(where / CHECKPOINT_DIR)):
+            problem = f"cannot resume the run here: {problem}"
+    else:
+        where = Path(cfg.out_dir) / cfg.run_name if cfg.run_name else Path(cfg.out_dir)
+        if info.is_main and (problem := _write_problem(where)):
+            problem = f"cannot write the run folder (--out): {problem}"
+    problem = all_gather_objects(problem, info)[0]
+    if problem:
+        raise VokitError(problem, where)
 
 
 def _warn_config_changes(saved: ExperimentConfig, current: ExperimentConfig) -> None:
@@ -408,7 +470,7 @@ def _load_imagenet(model: nn.Module, path: str) -> None:
     try:
         state = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several types for corrupt or foreign files
-        raise VokitError(f"cannot read ImageNet weights: {err}", file) from err
+        raise VokitError(f"not an ImageNet weights file: {unreadable_reason(err)}", file) from None
     found = [getattr(getattr(model, net, None), "encoder", None) for net in ("depth_net", "pose_net")]
     encoders: list[Any] = [e for e in found if e is not None and hasattr(e, "load_imagenet_state_dict")]
     if not encoders:
