@@ -183,12 +183,13 @@ def test_nonfinite_weight_float32_train_preset():
 
 
 @pytest.mark.parametrize("backward", BACKWARDS)
-def test_nonfinite_target_drops_its_edge_with_zero_gradient(backward):
-    """The pre-existing behaviour for targets, kept: a NaN target drops its edge with zero gradient on it."""
+@pytest.mark.parametrize("value", NONFINITE, ids=["nan", "+inf", "-inf"])
+def test_nonfinite_target_drops_its_edge_with_zero_gradient(backward, value):
+    """The pre-existing behaviour for targets, kept: a NaN / inf target drops its edge with zero gradient on it."""
     p = _problem()
     opts = ba_options("infer", iterations=4)
     bad_t = p.targets.clone()
-    bad_t[0, EDGE, 1] = float("nan")
+    bad_t[0, EDGE, 1] = value
     zero_w = p.weights.clone()
     zero_w[0, EDGE] = 0.0
     out, grads = _run(p, p.graph(), p.cam_from_world, p.inv_depth, bad_t, p.weights, backward, opts)
