@@ -7,6 +7,10 @@ residual gate, the image margin), accumulates the normal equations by scatter, e
 complement), solves the damped reduced camera system by Cholesky, back-substitutes the depths, retracts
 ``T <- Exp(dxi) T`` and clamps the inverse depths.
 
+Non-finite inputs drop what they touch instead of poisoning the problem: an edge with a NaN or inf target or
+weight is invalid, and so is every edge at a pose with a NaN or inf entry (that pose is returned as given). Dropped
+inputs get exactly zero gradient and everything else stays finite (METHODS.md 3.4: "never NaN").
+
 Gradients: ``backward="unroll"`` differentiates every iteration (the reference behaviour); ``"truncated"`` only
 the last; ``"implicit"`` runs the iterations without a graph and differentiates one Gauss-Newton step at the
 solution with the normal matrix held fixed, i.e. one adjoint solve with the same damped system (METHODS.md 3.4).
@@ -139,6 +143,19 @@ def _check_inputs(
         raise ValueError("bundle_adjust: poses must be floating point (float32 or float64)")
 
 
+def _finite_poses(cam_from_world: Tensor) -> tuple[Tensor, Tensor]:
+    """``(bad, start)``: which poses hold a non-finite entry, and the poses with those replaced by the identity.
+
+    The solve runs on ``start`` with every edge that touches a bad pose dropped (zero weight), so a NaN or inf
+    pose never enters the arithmetic (a zero gradient times a NaN would be NaN); the caller hands the bad poses
+    back unchanged with ``torch.where``.
+    """
+    bad = ~torch.isfinite(cam_from_world).all(-1)
+    identity = torch.zeros_like(cam_from_world[..., :1, :])
+    identity[..., 6] = 1.0
+    return bad, torch.where(bad[..., None], identity, cam_from_world)
+
+
 def _retract(
     cam_from_world: Tensor, inv_depth: Tensor, step: Step, graph: BAGraph, opts: BAOptions, mode: str
 ) -> tuple[Tensor, Tensor]:
@@ -232,11 +249,15 @@ def bundle_adjust(
 
     Args:
         cam_from_world: poses ``T_i = cam_i_from_world``, ``[t, q_xyzw]``; those not free in ``graph`` stay fixed.
+            A pose with a NaN or inf entry is returned unchanged and every edge at it is invalid; the rest of
+            its problem is solved as if those edges were absent (no failure is counted).
         inv_depth: one inverse depth per patch, in its host frame (1 / z-depth).
         patch_uv: patch centres in their host images, pixels (1/4 resolution in patchvo).
         intrinsics: ``(fx, fy, cx, cy)`` in pixels of the same resolution, shared by all frames of a problem.
-        targets: target pixel per edge in the destination image.
-        weights: per-axis confidences per edge (``(0, 1)`` from the network; any non-negative value works).
+        targets: target pixel per edge in the destination image; an edge with a non-finite target is invalid.
+        weights: per-axis confidences per edge (``(0, 1)`` from the network; any non-negative value works). An
+            edge with a NaN, +inf or -inf weight on either axis is invalid (both axes are dropped), with exactly
+            zero gradient on its weights and target.
         graph: edges and gauge from :func:`vokit.solvers.build_ba_graph`.
         options: a preset name (``"train"``, ``"infer"``) or :class:`BAOptions`.
         mode: ``"full"``, ``"motion"`` (depths fixed) or ``"structure"`` (poses fixed).
@@ -246,26 +267,27 @@ def bundle_adjust(
     Returns:
         Refined state with the cost history and the failure count per problem. Gradients flow to
         ``targets``, ``weights``, ``cam_from_world``, ``inv_depth`` (initial state; not with ``"implicit"``,
-        where the solution does not depend on it) and ``patch_uv`` / ``intrinsics``.
+        where the solution does not depend on it) and ``patch_uv`` / ``intrinsics``; they are finite when the
+        only non-finite inputs are targets, weights or poses, and exactly zero on the dropped edges.
 
     Raises:
         ValueError: on an unknown preset, mode or backward mode, or inputs that do not match the graph.
     """
     opts = _resolve_options(options)
     _check_inputs(cam_from_world, inv_depth, targets, graph, opts, mode, backward)
+    bad, start = _finite_poses(cam_from_world)
     if backward == "implicit":
         with torch.no_grad():
-            data = gather_edge_data(patch_uv, intrinsics, targets, weights, graph, image_size)
-            poses, depth, costs, failures, steps = _iterate(
-                cam_from_world, inv_depth, data, graph, opts, mode, truncate=False
-            )
-        data = gather_edge_data(patch_uv, intrinsics, targets, weights, graph, image_size)
+            data = gather_edge_data(patch_uv, intrinsics, targets, weights, graph, image_size, bad)
+            poses, depth, costs, failures, steps = _iterate(start, inv_depth, data, graph, opts, mode, truncate=False)
+        data = gather_edge_data(patch_uv, intrinsics, targets, weights, graph, image_size, bad)
         poses, depth = _implicit_output(poses, depth, data, graph, opts, mode)
     else:
-        data = gather_edge_data(patch_uv, intrinsics, targets, weights, graph, image_size)
+        data = gather_edge_data(patch_uv, intrinsics, targets, weights, graph, image_size, bad)
         poses, depth, costs, failures, steps = _iterate(
-            cam_from_world, inv_depth, data, graph, opts, mode, truncate=backward == "truncated"
+            start, inv_depth, data, graph, opts, mode, truncate=backward == "truncated"
         )
+    poses = torch.where(bad[..., None], cam_from_world, poses)
     return BAResult(cam_from_world=poses, inv_depth=depth, cost=costs, failures=failures, iterations=steps)
 
 

@@ -40,8 +40,9 @@ class EdgeData:
         y: ``(v - cy) / fy``.
         target_u: target pixel column.
         target_v: target pixel row.
-        weight_u: confidence of the u residual, zero on padding slots.
-        weight_v: confidence of the v residual, zero on padding slots.
+        weight_u: confidence of the u residual; exactly zero on padding slots and dropped edges (a non-finite
+            weight, or a non-finite pose at either end).
+        weight_v: confidence of the v residual, zeroed with ``weight_u``.
         intrinsics: ``(fx, fy, cx, cy)``, each ``(B, 1, 1)``.
         image_size: ``(h, w)`` for the margin test, or None to skip it.
     """
@@ -63,13 +64,31 @@ def gather_edge_data(
     weights: Tensor,
     graph: BAGraph,
     image_size: tuple[int, int] | None,
+    bad_poses: Tensor | None = None,
 ) -> EdgeData:
-    """Gather the per-edge inputs of a solve into the pair-row layout (done once per solve)."""
+    """Gather the per-edge inputs of a solve into the pair-row layout (done once per solve).
+
+    Both weights of an edge with a non-finite weight on either axis (NaN, +inf, -inf), of every edge whose host
+    or destination pose is marked in ``bad_poses`` (``(B, N)``, optional) and of padding slots are set to exactly
+    zero, which removes those edges from every sum of the solve (METHODS.md 3.1: ``v_e = 0``). Non-finite weights
+    are replaced by zero with ``torch.where`` before anything multiplies them, so they reach neither the forward
+    arithmetic nor the backward pass (``0 * NaN`` would be NaN): the gradient with respect to a dropped weight is
+    exactly zero.
+    """
     b = targets.shape[0]
     shape = (b, graph.n_pair_rows, graph.pair_width)
     xy = normalized_homogeneous(patch_uv, intrinsics[:, None, :])[:, graph.pair_patch, :2]
     tgt = targets[:, graph.pair_edge]
-    wgt = weights[:, graph.pair_edge] * graph.pair_valid[None, :, None].to(weights.dtype)
+    # an edge with a non-finite weight is replaced (not multiplied) by 0, so that every product below, forward and
+    # backward, is finite; the 0/1 slot mask (padding, bad poses) may then be multiplied in. The sum of the two
+    # axes is non-finite iff either is NaN or inf (or they overflow, which the normal matrix would too), and is
+    # cheaper than isfinite(...).all(-1)
+    w = weights.detach()
+    weights = torch.where((w[..., :1] + w[..., 1:]).isfinite(), weights, 0.0)
+    keep = graph.pair_valid.view(1, *shape[1:])
+    if bad_poses is not None:
+        keep = keep & ~(bad_poses[:, graph.pair_src] | bad_poses[:, graph.pair_dst])[..., None]
+    wgt = weights[:, graph.pair_edge] * keep.to(weights.dtype).view(keep.shape[0], -1, 1)
     intr = tuple(c.view(b, 1, 1) for c in intrinsics.unbind(-1))
     x, y = (c.reshape(shape) for c in xy.unbind(-1))
     tu, tv = (c.reshape(shape) for c in tgt.unbind(-1))
