@@ -47,7 +47,7 @@ MAX_IMAGE_PIXELS = 4096 * 4096
 already several GB; larger sizes would try to allocate tens of GB."""
 
 
-def check_seed(seed: int) -> int:
+def check_seed(seed: object) -> int:
     """The seed as an int, or `VokitError` unless it is an integer in [0, `MAX_SEED`]."""
     try:
         value = operator.index(seed)
