@@ -12,54 +12,18 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from tests.support.readers import SENSOR_YAML, TEXT_READERS
 
 from vokit.data.file_io import load_npy, parse_float, parse_int, read_lines, read_text
 from vokit.data.readers import read_image_folder, read_split_file
 from vokit.data.readers.calibration import calibration_from_yaml, parse_calib
 from vokit.data.readers.euroc import read_body_from_cam
-from vokit.data.readers.files import load_depth_npy, read_stamped_list
-from vokit.data.readers.kitti_odometry import read_kitti_calib
-from vokit.data.readers.kitti_raw import read_calib_file, read_raw_timestamps
-from vokit.data.readers.seven_scenes import read_pose_matrix
-from vokit.data.readers.tartanair import read_ned_poses
+from vokit.data.readers.files import load_depth_npy
 from vokit.data.synthetic import MAX_SEED, SyntheticWorld, check_image_size, check_seed, make_sequence
 from vokit.data.trajectory_io import read_times, read_trajectory
 from vokit.errors import VokitError
 from vokit.metrics.trajectory import absolute_trajectory_error
 
-IDENTITY_ROW = "0 0 0 0 0 0 1"
-P_ROW = "1 0 0 0 0 1 0 0 0 0 1 0"
-SENSOR_YAML = """%YAML:1.0
-sensor_type: camera
-T_BS:
-  cols: 4
-  rows: 4
-  data: [1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0]
-rate_hz: 20
-resolution: [752, 480]
-camera_model: pinhole
-intrinsics: [458.654, 457.296, 367.215, 248.375]
-distortion_model: radial-tangential
-distortion_coefficients: [-0.28340811, 0.07395907, 0.00019359, 1.76187114e-05]
-"""
-
-# Every text reader with a valid file for it: (name, file name, valid text, read function).
-TEXT_READERS: list[tuple[str, str, str, Callable[[Path], object]]] = [
-    ("tum", "traj.txt", "0.0 0 0 0 0 0 0 1\n0.1 1 0 0 0 0 0 1\n", lambda p: read_trajectory(p, "tum")),
-    ("kitti", "poses.txt", f"{P_ROW}\n{P_ROW}\n", lambda p: read_trajectory(p, "kitti")),
-    ("euroc", "gt.csv", "#t,x\n1000,0,0,0,1,0,0,0\n2000,1,0,0,1,0,0,0\n", lambda p: read_trajectory(p, "euroc")),
-    ("times", "times.txt", "0.0\n0.1\n", read_times),
-    ("calib-numbers", "calib.txt", "500 500 320 240\n", parse_calib),
-    ("sensor-yaml", "sensor.yaml", SENSOR_YAML, calibration_from_yaml),
-    ("T_BS", "cam.yaml", SENSOR_YAML, read_body_from_cam),
-    ("rgb.txt", "rgb.txt", "# list\n0.0 rgb/0.png\n0.1 rgb/1.png\n", read_stamped_list),
-    ("kitti-calib", "calib.txt", f"P0: {P_ROW}\n", read_kitti_calib),
-    ("kitti-raw-calib", "calib_cam_to_cam.txt", "calib_time: 09-Jan-2012\nS_00: 1.4e3 3.7e2\n", read_calib_file),
-    ("kitti-raw-times", "timestamps.txt", "2011-09-26 13:02:25.964389445\n", read_raw_timestamps),
-    ("kitti-split", "test_files.txt", "2011_09_26/2011_09_26_drive_0002_sync 69 l\n", read_split_file),
-    ("7scenes-pose", "frame-000000.pose.txt", "1 0 0 0\n0 1 0 0\n0 0 1 0\n0 0 0 1\n", read_pose_matrix),
-    ("tartanair-pose", "pose_left.txt", f"{IDENTITY_ROW}\n{IDENTITY_ROW}\n", read_ned_poses),
-]
 READER_IDS = [r[0] for r in TEXT_READERS]
 
 

@@ -18,6 +18,7 @@ Every reader of a text file (trajectories, times, calibration, list files, YAML)
 import os
 import re
 import stat
+import tokenize
 from pathlib import Path
 
 import numpy as np
@@ -140,6 +141,11 @@ def is_ascii_int(text: str) -> bool:
     return bool(text) and text.isascii() and text.isdigit()
 
 
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
 def load_npy(path: str | Path, what: str = ".npy file", hint: str = "") -> np.ndarray:
     """Load a ``.npy`` array (never a pickle), checking the header against the file size before reading.
 
@@ -160,8 +166,9 @@ def load_npy(path: str | Path, what: str = ".npy file", hint: str = "") -> np.nd
                 raise ValueError(f".npy format version {version[0]}.{version[1]} is not supported")
             offset = f.tell()
         size = os.path.getsize(path)
-    except (ValueError, OSError, EOFError, SyntaxError, TypeError, MemoryError) as err:
-        raise VokitError(f"not a readable .npy file ({what}): {err}", path) from None
+    except (ValueError, OSError, EOFError, SyntaxError, TypeError, MemoryError, RecursionError,
+            tokenize.TokenError) as err:  # numpy parses the header with tokenize and ast.literal_eval
+        raise VokitError(f"not a readable .npy file ({what}): {_first_line(err)}", path) from None
     if dtype.hasobject:
         raise VokitError(f"{what} holds Python objects (dtype {dtype}); only number arrays can be read", path)
     needed = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize if shape else dtype.itemsize
@@ -174,7 +181,7 @@ def load_npy(path: str | Path, what: str = ".npy file", hint: str = "") -> np.nd
     try:
         array = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError, MemoryError) as err:
-        raise VokitError(f"cannot read {what}: {err}", path) from None
+        raise VokitError(f"cannot read {what}: {_first_line(err)}", path) from None
     if not isinstance(array, np.ndarray):
         raise VokitError(f"{what} is not a single .npy array", path)
     return array

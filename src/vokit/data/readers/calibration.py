@@ -73,11 +73,16 @@ def read_sensor_yaml(path: Path) -> dict:
         VokitError: a missing file, text that is not UTF-8, invalid YAML, or a document that is not a mapping.
     """
     text = read_text(path, "calibration file")
-    text = "\n".join(line for line in text.splitlines() if not line.startswith("%YAML"))
+    # Blank the directive rather than drop it, so that YAML's line numbers stay those of the file.
+    text = "\n".join("" if line.startswith("%YAML") else line for line in text.splitlines())
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise VokitError(f"cannot parse YAML: {err}", path) from None
+        mark = getattr(err, "problem_mark", None)
+        problem = getattr(err, "problem", None) or str(err).strip().splitlines()[0]
+        context = getattr(err, "context", None)
+        line = None if mark is None else mark.line + 1
+        raise VokitError(f"cannot parse YAML: {problem}" + (f" ({context})" if context else ""), path, line) from None
     except (ValueError, TypeError, OverflowError, RecursionError) as err:  # e.g. a date such as 2020-13-45
         raise VokitError(f"cannot parse YAML: {type(err).__name__}: {err}", path) from None
     if not isinstance(data, dict):

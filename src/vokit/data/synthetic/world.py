@@ -54,7 +54,7 @@ def check_seed(seed: object) -> int:
     except TypeError:
         raise VokitError(f"the synthetic scene seed must be an integer, got {seed!r}") from None
     if not 0 <= value <= MAX_SEED:
-        raise VokitError(f"the synthetic scene seed must be in [0, {MAX_SEED}], got {value} (seeds are 0 <= seed < 2**32)")
+        raise VokitError(f"the synthetic scene seed must be in [0, {MAX_SEED}], got {value} (0 <= seed < 2**32)")
     return value
 
 
