@@ -18,6 +18,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import SupportsIndex
 
 import numpy as np
 import torch
@@ -49,10 +50,9 @@ already several GB; larger sizes would try to allocate tens of GB."""
 
 def check_seed(seed: object) -> int:
     """The seed as an int, or `VokitError` unless it is an integer in [0, `MAX_SEED`]."""
-    try:
-        value = operator.index(seed)
-    except TypeError:
-        raise VokitError(f"the synthetic scene seed must be an integer, got {seed!r}") from None
+    if not isinstance(seed, SupportsIndex):  # int and numpy integers; not floats or strings
+        raise VokitError(f"the synthetic scene seed must be an integer, got {seed!r}")
+    value = operator.index(seed)
     if not 0 <= value <= MAX_SEED:
         raise VokitError(f"the synthetic scene seed must be in [0, {MAX_SEED}], got {value} (0 <= seed < 2**32)")
     return value
