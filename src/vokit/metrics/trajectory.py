@@ -271,7 +271,8 @@ def align_trajectory(
     n_poses = ref.shape[0]
     n = n_poses if n_align is None or n_align < 0 else int(n_align)
     if n_poses < 3:
-        raise VokitError(f"{mode} alignment needs at least 3 associated poses, got {n_poses} (or use align='none')")
+        raise VokitError(f"{mode} alignment needs between 3 and all of the associated poses, but only {n_poses} "
+                         "are associated (align 'none' works with fewer)")
     if n < 3 or n > n_poses:
         raise VokitError(f"n_align must be between 3 and the {n_poses} associated poses, got n_align={n_align}")
     try:
