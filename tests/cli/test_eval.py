@@ -2,6 +2,8 @@
 
 import json
 import math
+import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -113,3 +115,150 @@ def test_flow_command(tmp_path: Path) -> None:
     result = json.loads((tmp_path / "metrics.json").read_text())
     assert result["epe_pooled"] == pytest.approx(4 / 20) and result["fl_all_pct"] == pytest.approx(5.0)
     assert math.isclose(result["epe_image_mean"], result["epe_pooled"])
+
+
+def _traj_pair(tmp_path: Path) -> tuple[Path, Path]:
+    gt, est = tmp_path / "gt.txt", tmp_path / "est.txt"
+    gt.write_text("".join(f"{i * 0.1} {i} {i % 2} 0 0 0 0 1\n" for i in range(6)))
+    est.write_text("".join(f"{i * 0.1} {i} {i % 2} 0.01 0 0 0 1\n" for i in range(6)))
+    return gt, est
+
+
+def test_out_that_is_a_file_fails_before_computing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 12 row 7: --out under a file or read-only gave the metrics, then a traceback and no metrics.json."""
+    gt, est = _traj_pair(tmp_path)
+    some_file = tmp_path / "some_file"
+    some_file.write_text("x")
+    assert cli_main.main(["eval", "traj", str(gt), str(est), "--out", str(some_file)]) == 2
+    captured = capsys.readouterr()
+    assert "--out must be a folder, but this is a file" in captured.err and str(some_file) in captured.err
+    assert "Traceback" not in captured.err and "APE" not in captured.out  # nothing computed, nothing lost
+    assert cli_main.main(["eval", "traj", str(gt), str(est), "--out", str(some_file / "sub" / "dir")]) == 2
+    assert f"{some_file} is a file, not a folder" in capsys.readouterr().err
+    depth = tmp_path / "d.npy"
+    np.save(depth, np.ones((4, 4)))
+    assert cli_main.main(["eval", "depth", str(depth), str(depth), "--out", str(some_file / "o")]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+    assert some_file.read_text() == "x"
+
+
+def test_out_that_is_read_only_fails_before_computing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    gt, est = _traj_pair(tmp_path)
+    if os.geteuid() != 0:
+        locked = tmp_path / "locked"
+        locked.mkdir()
+        locked.chmod(0o500)
+        out = locked / "out"
+    else:  # root writes anywhere chmod forbids; sysfs refuses new folders even to root
+        out = Path("/sys/vokit-eval-out")
+        try:
+            out.mkdir()
+        except OSError:
+            pass
+        else:
+            out.rmdir()
+            pytest.skip("running as root with no read-only folder to write into")
+    assert cli_main.main(["eval", "traj", str(gt), str(est), "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert "--out folder is not writable" in captured.err and "Traceback" not in captured.err
+    assert "APE" not in captured.out
+
+
+def test_metrics_json_write_failure_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """Should writing fail after the up-front check (disk full), the error still names metrics.json."""
+    from vokit.cli import eval as eval_cli
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    gt, est = _traj_pair(tmp_path)
+    monkeypatch.setattr(eval_cli.Path, "write_text", fail)
+    assert cli_main.main(["eval", "traj", str(gt), str(est), "--out", str(tmp_path / "o")]) == 2
+    assert "metrics.json: cannot write metrics.json: No space left on device" in capsys.readouterr().err
+
+
+def test_truncated_npy_exits_2_naming_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 12 row 8: a cut .npy gave an EOFError traceback."""
+    gt, pred = tmp_path / "gt.npy", tmp_path / "pred.npy"
+    np.save(gt, np.ones((3, 8, 8)))
+    np.save(pred, np.ones((3, 8, 8)))
+    pred.write_bytes(pred.read_bytes()[:-50])
+    assert cli_main.main(["eval", "depth", str(gt), str(pred), "--crop", "none"]) == 2
+    err = capsys.readouterr().err
+    assert f"{pred}: truncated .npy file" in err and "Traceback" not in err
+    pred.write_bytes(b"\x93NUMPY garbage")
+    assert cli_main.main(["eval", "depth", str(gt), str(pred), "--crop", "none"]) == 2
+    assert f"{pred}: not a readable .npy file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--fixed-scale", "nan"], "--fixed-scale must be a finite positive number, got nan"),
+        (["--fixed-scale", "0"], "--fixed-scale must be a finite positive number"),
+        (["--min-depth", "50", "--max-depth", "10"], r"--min-depth \(50\) must be less than --max-depth \(10\)"),
+        (["--max-depth", "inf"], "--max-depth must be a finite positive number"),
+        (["--min-depth", "-1"], "--min-depth must be a finite positive number"),
+        (["--gt-png-scale", "0"], "--gt-png-scale must be a finite positive number"),
+    ],
+)
+def test_depth_options_are_checked(tmp_path: Path, capsys: pytest.CaptureFixture[str], options: list[str],
+                                   message: str) -> None:
+    """Issue 12 row 12: options were not checked, numbers silently wrong."""
+    depth = tmp_path / "d.npy"
+    np.save(depth, np.ones((4, 4)))
+    assert cli_main.main(["eval", "depth", str(depth), str(depth), *options]) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err), err
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--rpe-delta", "nan"], "--rpe-delta must be a finite positive number"),
+        (["--rpe-delta", "0"], "--rpe-delta must be a finite positive number"),
+        (["--rpe-delta", "1.5"], "--rpe-delta counts frames"),
+        (["--max-diff", "-0.1"], "--max-diff must be a finite positive number"),
+        (["--offset", "inf"], "--offset must be a finite number"),
+        (["--n-align", "2"], "--n-align must be at least 3"),
+    ],
+)
+def test_traj_options_are_checked(tmp_path: Path, capsys: pytest.CaptureFixture[str], options: list[str],
+                                  message: str) -> None:
+    gt, est = _traj_pair(tmp_path)
+    assert cli_main.main(["eval", "traj", str(gt), str(est), *options]) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err), err
+
+
+def test_one_matching_pose_says_alignment_needs_three(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 12 row 13: 'alignment needs between 3 and 1 poses, got n_align=None'."""
+    gt, est = tmp_path / "gt.txt", tmp_path / "est.txt"
+    gt.write_text("0.0 0 0 0 0 0 0 1\n")
+    est.write_text("0.0 0 0 0 0 0 0 1\n")
+    assert cli_main.main(["eval", "traj", str(gt), str(est)]) == 2
+    err = capsys.readouterr().err
+    assert "between 3 and all of the associated poses, but only 1 are associated" in err
+    assert "n_align=None" not in err
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+def test_fifo_input_is_named_as_such(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fifo = tmp_path / "pred.npy"
+    os.mkfifo(fifo)
+    depth = tmp_path / "d.npy"
+    np.save(depth, np.ones((4, 4)))
+    assert cli_main.main(["eval", "depth", str(depth), str(fifo)]) == 2
+    assert "is a FIFO (named pipe), not a regular file" in capsys.readouterr().err
+    gt, est = _traj_pair(tmp_path)
+    assert cli_main.main(["eval", "traj", str(gt), str(fifo)]) == 2
+    assert "trajectory file is a FIFO" in capsys.readouterr().err
+
+
+def test_latin1_trajectory_exits_2_naming_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    gt, est = _traj_pair(tmp_path)
+    est.write_bytes("# r\u00e9sultat\n".encode("latin-1") + est.read_bytes())
+    assert cli_main.main(["eval", "traj", str(gt), str(est)]) == 2
+    err = capsys.readouterr().err
+    assert f"{est}:1: not UTF-8 text: invalid byte 0xe9 at byte offset 3" in err

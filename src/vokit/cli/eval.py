@@ -10,6 +10,8 @@ Each prints a table, writes ``metrics.json`` and PNG plots to ``--out`` (when gi
 
 import argparse
 import json
+import math
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -71,9 +73,54 @@ def _parser() -> argparse.ArgumentParser:
 def _write_json(out: Path | None, payload: dict[str, Any]) -> None:
     if out is None:
         return
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(payload, indent=2, allow_nan=False, default=_json_default) + "\n")
+    text = json.dumps(payload, indent=2, allow_nan=False, default=_json_default) + "\n"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "metrics.json").write_text(text)
+    except OSError as err:
+        raise VokitError(f"cannot write metrics.json: {err.strerror or err}", out / "metrics.json") from None
     print(f"wrote {out / 'metrics.json'}")
+
+
+def _finite(value: float | int, option: str, positive: bool = False) -> None:
+    if not math.isfinite(value) or (positive and value <= 0):
+        raise VokitError(f"{option} must be a finite{' positive' if positive else ''} number, got {value}")
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """Reject option values that would give wrong numbers or fail deep inside the metrics, before any work."""
+    if args.what == "traj":
+        _finite(args.rpe_delta, "--rpe-delta", positive=True)
+        if args.rpe_unit == "frames" and args.rpe_delta != int(args.rpe_delta):
+            raise VokitError(f"--rpe-delta counts frames with --rpe-unit frames, got {args.rpe_delta}")
+        _finite(args.offset, "--offset")
+        if args.max_diff is not None:
+            _finite(args.max_diff, "--max-diff", positive=True)
+        if args.n_align is not None and args.n_align < 3:
+            raise VokitError(f"--n-align must be at least 3 (the poses an alignment needs), got {args.n_align}")
+    elif args.what == "depth":
+        _finite(args.fixed_scale, "--fixed-scale", positive=True)
+        _finite(args.min_depth, "--min-depth", positive=True)
+        _finite(args.max_depth, "--max-depth", positive=True)
+        if args.min_depth >= args.max_depth:
+            raise VokitError(f"--min-depth ({args.min_depth:g}) must be less than --max-depth ({args.max_depth:g})")
+        _finite(args.gt_png_scale, "--gt-png-scale", positive=True)
+        _finite(args.pred_png_scale, "--pred-png-scale", positive=True)
+
+
+def _prepare_out(out: Path) -> None:
+    """Create the ``--out`` folder and check that it is writable before computing, so a bad --out loses no work."""
+    blocker = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
+    if blocker == out:
+        raise VokitError("--out must be a folder, but this is a file", out)
+    if blocker is not None:
+        raise VokitError(f"--out {out} cannot be created: {blocker} is a file, not a folder", blocker)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out, prefix=".vokit-write-check-"):
+            pass
+    except OSError as err:
+        raise VokitError(f"--out folder is not writable: {err.strerror or err}", out) from None
 
 
 def _json_default(value: Any) -> Any:
@@ -181,10 +228,12 @@ def _traj_plots(result: Any, out: Path, title: str, frames: bool) -> None:
 
 
 def _list_files(path: Path, suffixes: tuple[str, ...]) -> list[Path]:
+    from vokit.data.file_io import require_file
+
     if path.is_file():
         return [path]
     if not path.is_dir():
-        raise VokitError("no such file or folder", path)
+        require_file(path, "input file or folder")  # "not found", or names a FIFO / device as such
     files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
     if not files:
         raise VokitError(f"folder holds no {' / '.join(suffixes)} files", path)
@@ -196,6 +245,7 @@ def _read_maps(path: Path, png_scale: float) -> list[Any]:
     import numpy as np
     import torch
 
+    from vokit.data.file_io import load_npy
     from vokit.data.image_io import read_png16
 
     maps = []
@@ -203,10 +253,9 @@ def _read_maps(path: Path, png_scale: float) -> list[Any]:
         if file.suffix.lower() == ".png":
             array = read_png16(file).astype(np.float64) / png_scale
         else:
-            try:
-                array = np.load(file, allow_pickle=False)
-            except (ValueError, OSError) as err:
-                raise VokitError(f"cannot read array: {err}", file) from None
+            array = load_npy(file, "depth .npy file")
+            if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+                raise VokitError(f"depth .npy has dtype {array.dtype}, expected a number type", file)
         if array.ndim == 3 and path.is_file():
             maps += [torch.from_numpy(np.asarray(a, dtype=np.float64)) for a in array]
         elif array.ndim == 2:
@@ -292,6 +341,9 @@ def main(argv: list[str]) -> int:
     """Run ``vokit eval``; returns the exit status (0 ok; bad input raises `VokitError`, exit 2)."""
     args = _parser().parse_args(argv)
     run = {"traj": run_traj, "depth": run_depth, "flow": run_flow}[args.what]
+    _check_options(args)
+    if args.out is not None:
+        _prepare_out(args.out)
     try:
         return run(args)
     except VokitError as err:

@@ -80,13 +80,15 @@ def synth(
     """
     from tqdm import tqdm
 
-    from vokit.data.synthetic import SyntheticWorld
+    from vokit.data.synthetic import SyntheticWorld, check_image_size, check_seed
     from vokit.data.writers import write_sequence
 
     if scene not in DEFAULT_SIZE:
         raise VokitError(f"unknown scene {scene!r}; expected street or room")
     h = DEFAULT_SIZE[scene][0] if height is None else height
     w = DEFAULT_SIZE[scene][1] if width is None else width
+    check_image_size(h, w)  # before anything is allocated or written
+    check_seed(seed)
     out_dir = Path(out)
     if out_dir.exists() and out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
         raise VokitError("output folder exists and is not empty (pass --overwrite to replace an earlier vokit synth "
@@ -105,8 +107,12 @@ def main(argv: list[str]) -> int:
         raise VokitError(f"--frames must be at least 1, got {args.frames}")
     if args.split is not None and args.seed is not None:
         raise VokitError("give either --seed or --split/--index, not both")
-    from vokit.data.synthetic import split_seed
+    from vokit.data.synthetic import MAX_SEED, check_image_size, split_seed
 
+    if args.seed is not None and not 0 <= args.seed <= MAX_SEED:
+        raise VokitError(f"--seed must be in [0, {MAX_SEED}], got {args.seed}")
+    h, w = DEFAULT_SIZE.get(args.scene, (128, 416))
+    check_image_size(h if args.height is None else args.height, w if args.width is None else args.width)
     seed = split_seed(args.split, args.index) if args.split is not None else (args.seed or 0)
     out = synth(
         args.out,

@@ -16,6 +16,7 @@ import torch
 from jaxtyping import Bool, Float
 from torch import Tensor
 
+from vokit.data.file_io import read_bytes
 from vokit.data.image_io import read_png16, write_png16
 from vokit.errors import VokitError
 
@@ -37,9 +38,7 @@ def read_flo(path: str | Path) -> tuple[Float[Tensor, "H W 2"], Bool[Tensor, "H 
         VokitError: on a missing file, a wrong magic number, or a size that does not match the header.
     """
     path = Path(path)
-    if not path.is_file():
-        raise VokitError("flow file not found", path)
-    data = path.read_bytes()
+    data = read_bytes(path, "flow file")
     if len(data) < 12:
         raise VokitError("file too short for a .flo header", path)
     magic = np.frombuffer(data[:4], "<f4")[0]

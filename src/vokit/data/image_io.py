@@ -17,7 +17,11 @@ from jaxtyping import Float
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
+from vokit.data.file_io import require_file
 from vokit.errors import VokitError
+
+PIL_ERRORS = (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
+"""What Pillow raises on a corrupt, truncated or oversized image file (SyntaxError: a broken PNG chunk)."""
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".bmp", ".tif", ".tiff")
 """File extensions treated as images by the folder readers (case-insensitive)."""
@@ -30,14 +34,13 @@ def read_image_rgb(path: str | Path) -> Float[Tensor, "3 H W"]:
         VokitError: if the file is missing or not a readable image.
     """
     path = Path(path)
-    if not path.is_file():
-        raise VokitError("image file not found (missing frame)", path)
+    require_file(path, "image file", " (missing frame)")
     try:
         with Image.open(path) as im:
             if im.mode in ("I;16", "I;16B", "I", "F"):
                 raise VokitError(f"expected an 8-bit image, found mode {im.mode}", path)
             array = np.asarray(im.convert("RGB"))
-    except (UnidentifiedImageError, OSError) as err:
+    except PIL_ERRORS as err:
         raise VokitError(f"cannot read image: {err}", path) from None
     return torch.from_numpy(array.copy()).permute(2, 0, 1).to(torch.float32) / 255.0
 
@@ -45,12 +48,11 @@ def read_image_rgb(path: str | Path) -> Float[Tensor, "3 H W"]:
 def image_size_of(path: str | Path) -> tuple[int, int]:
     """(H, W) of an image file, read from its header only."""
     path = Path(path)
-    if not path.is_file():
-        raise VokitError("image file not found", path)
+    require_file(path, "image file")
     try:
         with Image.open(path) as im:
             w, h = im.size
-    except (UnidentifiedImageError, OSError) as err:
+    except PIL_ERRORS as err:
         raise VokitError(f"cannot read image: {err}", path) from None
     return int(h), int(w)
 
@@ -86,14 +88,18 @@ def read_png16(path: str | Path) -> np.ndarray:
         VokitError: if the file is missing, not a PNG, not 16-bit, or a 16-bit colour PNG without OpenCV.
     """
     path = Path(path)
-    if not path.is_file():
-        raise VokitError("PNG file not found (missing frame)", path)
+    require_file(path, "PNG file", " (missing frame)")
     bit_depth, color_type = _png_header(path)
     if bit_depth != 16:
         raise VokitError(f"expected a 16-bit PNG, found bit depth {bit_depth}", path)
     if color_type == 0:
-        with Image.open(path) as im:
-            return np.asarray(im, dtype=np.uint16).copy()
+        try:
+            with Image.open(path) as im:
+                if im.mode not in ("I;16", "I;16B", "I;16L", "I"):
+                    raise VokitError(f"expected a 16-bit grey PNG, found mode {im.mode}", path)
+                return np.asarray(im, dtype=np.uint16).copy()
+        except PIL_ERRORS as err:
+            raise VokitError(f"cannot decode PNG: {err}", path) from None
     cv2 = _opencv()
     if cv2 is None:
         raise VokitError("reading 16-bit colour PNGs needs OpenCV (pip install opencv-python-headless)", path)
@@ -140,10 +146,12 @@ def write_png16(path: str | Path, array: np.ndarray, text: dict[str, str] | None
 def read_mask_png(path: str | Path) -> np.ndarray:
     """Read an 8-bit mask PNG as bool (H, W): True where the value is non-zero."""
     path = Path(path)
-    if not path.is_file():
-        raise VokitError("mask file not found (missing frame)", path)
-    with Image.open(path) as im:
-        return np.asarray(im.convert("L")) > 0
+    require_file(path, "mask file", " (missing frame)")
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("L")) > 0
+    except PIL_ERRORS as err:
+        raise VokitError(f"cannot read mask image: {err}", path) from None
 
 
 def write_mask_png(path: str | Path, mask: np.ndarray) -> None:

@@ -23,6 +23,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from vokit.data.file_io import parse_float, parse_int, read_lines
 from vokit.errors import VokitError
 from vokit.geometry.lie import matrix_to_quat, se3_compose, se3_to_matrix
 
@@ -34,19 +35,16 @@ ORTHONORMAL_TOL = 1e-3
 """Largest accepted entry of |R^T R - I| for rotation matrices in files (KITTI prints 7 significant digits)."""
 
 
-def _numeric_rows(path: Path, sep: str | None) -> list[tuple[int, list[str]]]:
-    if not path.is_file():
-        raise VokitError("trajectory file not found", path)
+def _numeric_rows(path: Path, sep: str | None, what: str = "trajectory file") -> list[tuple[int, list[str]]]:
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
-            text = line.strip()
-            if not text or text.startswith("#"):
-                continue
-            fields = text.split(sep) if sep else text.split()
-            rows.append((line_no, [x.strip() for x in fields]))
+    for line_no, line in enumerate(read_lines(path, what), start=1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        fields = text.split(sep) if sep else text.split()
+        rows.append((line_no, [x.strip() for x in fields]))
     if not rows:
-        raise VokitError("file holds no poses", path)
+        raise VokitError("file holds no poses" if what == "trajectory file" else f"{what} holds no rows", path)
     return rows
 
 
@@ -55,7 +53,7 @@ def _parse(path: Path, line_no: int, fields: list[str], n_min: int, n_max: int |
         expected = f"{n_min}" if n_max == n_min else f"at least {n_min}"
         raise VokitError(f"cannot parse pose row: {len(fields)} fields, expected {expected} ({what})", path, line_no)
     try:
-        values = [float(x) for x in fields]
+        values = [parse_float(x) for x in fields]
     except ValueError as err:
         raise VokitError(f"cannot parse pose row: {err} ({what})", path, line_no) from None
     if not all(np.isfinite(values)):
@@ -162,12 +160,19 @@ def _read_kitti(path: Path, times_path: str | Path | None) -> tuple[Tensor, Tens
     return stamps, matrices_to_poses(mats.numpy())
 
 
+def _stamp_ns(token: str) -> int:
+    try:
+        return parse_int(token)
+    except ValueError:  # a float stamp (already checked by _parse)
+        return int(round(parse_float(token)))
+
+
 def _read_euroc(path: Path, body_from_cam: Tensor | None) -> tuple[Tensor, Tensor]:
     rows = _numeric_rows(path, ",")
     lines = [ln for ln, _ in rows]
     vals = np.array([_parse(path, ln, f, 8, None, "t_ns, px, py, pz, qw, qx, qy, qz")[:8] for ln, f in rows])
     # Parse the stamps as integers: float64 cannot hold 19-digit nanosecond values exactly.
-    stamps_ns = [int(f[0]) if f[0].lstrip("-").isdigit() else int(round(float(f[0]))) for _, f in rows]
+    stamps_ns = [_stamp_ns(f[0]) for _, f in rows]
     stamps = np.asarray(stamps_ns, dtype=np.float64) * 1e-9
     _check_increasing(path, stamps.tolist(), lines)
     q_xyzw = vals[:, [5, 6, 7, 4]]
@@ -213,7 +218,7 @@ def read_trajectory(
 def read_times(path: str | Path) -> np.ndarray:
     """Read a KITTI ``times.txt`` (one time in seconds per line) into a float64 array (N,)."""
     path = Path(path)
-    rows = _numeric_rows(path, None)
+    rows = _numeric_rows(path, None, "times file")
     return np.array([_parse(path, ln, f, 1, 1, "one time in seconds")[0] for ln, f in rows], dtype=np.float64)
 
 

@@ -268,9 +268,13 @@ def align_trajectory(
     if mode == "none":
         identity = torch.tensor([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0], dtype=torch.float64)
         return Alignment(mode="none", ref_from_est=identity, n_used=0)
-    n = ref.shape[0] if n_align is None or n_align < 0 else int(n_align)
-    if n < 3 or n > ref.shape[0]:
-        raise VokitError(f"alignment needs between 3 and {ref.shape[0]} poses, got n_align={n_align}")
+    n_poses = ref.shape[0]
+    n = n_poses if n_align is None or n_align < 0 else int(n_align)
+    if n_poses < 3:
+        raise VokitError(f"{mode} alignment needs between 3 and all of the associated poses, but only {n_poses} "
+                         "are associated (align 'none' works with fewer)")
+    if n < 3 or n > n_poses:
+        raise VokitError(f"n_align must be between 3 and the {n_poses} associated poses, got n_align={n_align}")
     try:
         sim3 = umeyama(est[:n, :3, 3], ref[:n, :3, 3], mode=mode)
     except ValueError as err:

@@ -18,8 +18,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vokit.data.file_io import is_ascii_int, read_lines
 from vokit.data.image_io import image_size_of
-from vokit.data.readers.calibration import Undistorter, calibration_from_yaml, check_calibration, read_sensor_yaml
+from vokit.data.readers.calibration import (
+    Undistorter,
+    calibration_from_yaml,
+    check_calibration,
+    read_sensor_yaml,
+    yaml_numbers,
+)
 from vokit.data.readers.files import apply_unmatched_policy, nearest_within, rgb_loader
 from vokit.data.sequence import Sequence
 from vokit.data.trajectory_io import checked_rotation, matrices_to_poses, read_trajectory
@@ -34,16 +41,14 @@ def _find_mav0(root: Path) -> Path:
 
 
 def _read_data_csv(csv_path: Path) -> tuple[np.ndarray, list[Path]]:
-    if not csv_path.is_file():
-        raise VokitError("camera list data.csv not found", csv_path)
     stamps: list[int] = []
     files: list[Path] = []
-    for line_no, line in enumerate(csv_path.read_text(encoding="utf-8").splitlines(), start=1):
+    for line_no, line in enumerate(read_lines(csv_path, "camera list data.csv"), start=1):
         text = line.strip()
         if not text or text.startswith("#"):
             continue
         fields = [f.strip() for f in text.split(",")]
-        if len(fields) != 2 or not fields[0].isdigit():
+        if len(fields) != 2 or not is_ascii_int(fields[0]):
             raise VokitError("cannot parse row: expected 'timestamp_ns,filename'", csv_path, line_no)
         path = csv_path.parent / "data" / fields[1]
         if not path.is_file():
@@ -60,10 +65,18 @@ def _read_data_csv(csv_path: Path) -> tuple[np.ndarray, list[Path]]:
 def read_body_from_cam(sensor_yaml: Path) -> torch.Tensor:
     """The camera extrinsic ``T_BS`` of a EuRoC ``sensor.yaml`` as ``body_from_cam`` [t, q_xyzw] float64."""
     data = read_sensor_yaml(sensor_yaml)
-    try:
-        matrix = np.asarray(data["T_BS"]["data"], dtype=np.float64).reshape(4, 4)
-    except (KeyError, TypeError, ValueError) as err:
-        raise VokitError(f"sensor.yaml has no valid 4x4 T_BS: {err}", sensor_yaml) from None
+    t_bs = data.get("T_BS")
+    if not isinstance(t_bs, dict):
+        raise VokitError("sensor.yaml has no valid 4x4 T_BS: 'T_BS' must be a mapping with 'data' (16 numbers)",
+                         sensor_yaml)
+    for key in ("rows", "cols"):
+        if key in t_bs and (t_bs[key] != 4 or isinstance(t_bs[key], bool)):
+            raise VokitError(f"sensor.yaml has no valid 4x4 T_BS: 'T_BS.{key}' must be 4, got {t_bs[key]!r}",
+                             sensor_yaml)
+    matrix = np.asarray(yaml_numbers(t_bs, "data", sensor_yaml, (16,), "T_BS, a row-major 4x4 matrix"))
+    matrix = matrix.reshape(4, 4)
+    if not np.isfinite(matrix).all() or np.abs(matrix[3] - [0, 0, 0, 1]).max() > 1e-6:
+        raise VokitError("sensor.yaml has no valid 4x4 T_BS: it must be finite with last row 0 0 0 1", sensor_yaml)
     checked_rotation(matrix[:3, :3], sensor_yaml, None)
     return matrices_to_poses(matrix[None])[0]
 

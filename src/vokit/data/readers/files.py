@@ -3,6 +3,7 @@
 Every check raises `VokitError` naming the file (and line) and the problem; nothing is skipped silently.
 """
 
+import math
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from vokit.data.file_io import load_npy, parse_float, read_lines
 from vokit.data.image_io import IMAGE_EXTENSIONS, read_image_rgb, read_png16
 from vokit.errors import VokitError
 
@@ -93,12 +95,7 @@ def checked_depth(depth: np.ndarray, path: Path) -> Tensor:
 
 def load_depth_npy(path: Path) -> Tensor:
     """Load a float depth map in metres from ``.npy`` (0 = invalid), checked with `checked_depth`."""
-    if not path.is_file():
-        raise VokitError("depth file not found (missing frame)", path)
-    try:
-        depth = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as err:
-        raise VokitError(f"cannot read depth .npy: {err}", path) from None
+    depth = load_npy(path, "depth file", " (missing frame)")
     if not np.issubdtype(depth.dtype, np.floating) and not np.issubdtype(depth.dtype, np.integer):
         raise VokitError(f"depth .npy has dtype {depth.dtype}, expected a number type", path)
     return checked_depth(depth.astype(np.float64), path)
@@ -136,24 +133,23 @@ def read_stamped_list(path: Path) -> list[tuple[int, float, str]]:
     Raises:
         VokitError: on a missing file, an unparsable row, no rows, or timestamps that do not increase.
     """
-    if not path.is_file():
-        raise VokitError("list file not found", path)
     rows: list[tuple[int, float, str]] = []
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
-            text = line.strip()
-            if not text or text.startswith("#"):
-                continue
-            fields = text.replace(",", " ").split()
-            if len(fields) < 2:
-                raise VokitError("cannot parse row: expected 'timestamp filename'", path, line_no)
-            try:
-                stamp = float(fields[0])
-            except ValueError:
-                raise VokitError(f"cannot parse timestamp {fields[0]!r}", path, line_no) from None
-            if rows and stamp < rows[-1][1]:
-                raise VokitError(f"timestamps must not decrease: {stamp!r} after {rows[-1][1]!r}", path, line_no)
-            rows.append((line_no, stamp, fields[1]))
+    for line_no, line in enumerate(read_lines(path, "list file"), start=1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        fields = text.replace(",", " ").split()
+        if len(fields) < 2:
+            raise VokitError("cannot parse row: expected 'timestamp filename'", path, line_no)
+        try:
+            stamp = parse_float(fields[0])
+        except ValueError:
+            raise VokitError(f"cannot parse timestamp {fields[0]!r}", path, line_no) from None
+        if not math.isfinite(stamp):
+            raise VokitError(f"timestamp {fields[0]!r} is not finite", path, line_no)
+        if rows and stamp < rows[-1][1]:
+            raise VokitError(f"timestamps must not decrease: {stamp!r} after {rows[-1][1]!r}", path, line_no)
+        rows.append((line_no, stamp, fields[1]))
     if not rows:
         raise VokitError("list file holds no rows", path)
     return rows

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vokit.data.file_io import parse_float, read_lines
 from vokit.data.image_io import image_size_of
 from vokit.data.readers.calibration import check_calibration
 from vokit.data.readers.extras import extra_loaders
@@ -40,11 +41,9 @@ def read_kitti_calib(path: Path) -> dict[str, np.ndarray]:
     Raises:
         VokitError: on a missing file or a row that is not 12 numbers.
     """
-    if not path.is_file():
-        raise VokitError("calibration file calib.txt not found", path)
     mats: dict[str, np.ndarray] = {}
     unlabelled = 0
-    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for line_no, line in enumerate(read_lines(path, "calibration file calib.txt"), start=1):
         text = line.strip()
         if not text or text.startswith("#"):
             continue
@@ -53,7 +52,7 @@ def read_kitti_calib(path: Path) -> dict[str, np.ndarray]:
             label, rest = f"P{unlabelled}", text
             unlabelled += 1
         try:
-            values = [float(x) for x in rest.split()]
+            values = [parse_float(x) for x in rest.split()]
         except ValueError as err:
             raise VokitError(f"cannot parse calibration row {label}: {err}", path, line_no) from None
         if len(values) != 12:

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from vokit.data.file_io import is_ascii_int, parse_float, read_lines
 from vokit.data.image_io import image_size_of
 from vokit.data.readers.calibration import check_calibration
 from vokit.data.readers.files import check_consecutive, list_images, require_files, rgb_loader
@@ -42,15 +43,13 @@ def read_calib_file(path: Path) -> dict[str, np.ndarray]:
     Raises:
         VokitError: if the file is missing.
     """
-    if not path.is_file():
-        raise VokitError("calibration file not found", path)
     out: dict[str, np.ndarray] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in read_lines(path, "calibration file"):
         key, sep, rest = line.partition(":")
         if not sep:
             continue
         try:
-            out[key.strip()] = np.array([float(x) for x in rest.split()], dtype=np.float64)
+            out[key.strip()] = np.array([parse_float(x) for x in rest.split()], dtype=np.float64)
         except ValueError:
             continue  # calib_time and similar text entries
     return out
@@ -132,10 +131,8 @@ def load_velodyne(path: Path) -> np.ndarray:
 
 def read_raw_timestamps(path: Path) -> np.ndarray:
     """Read KITTI raw ``timestamps.txt`` (``YYYY-MM-DD hh:mm:ss.fffffffff``) as float64 seconds (UTC epoch)."""
-    if not path.is_file():
-        raise VokitError("timestamps.txt not found", path)
     out = []
-    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for line_no, line in enumerate(read_lines(path, "timestamps.txt"), start=1):
         if not line.strip():
             continue
         try:
@@ -222,14 +219,12 @@ def read_split_file(path: str | Path) -> list[tuple[str, int, int]]:
         (drive path relative to the raw root, frame number, camera: 2 for ``l``, 3 for ``r``) per line.
     """
     path = Path(path)
-    if not path.is_file():
-        raise VokitError("split file not found", path)
     entries = []
-    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for line_no, line in enumerate(read_lines(path, "split file"), start=1):
         fields = line.split()
         if not fields:
             continue
-        if len(fields) != 3 or not fields[1].isdigit() or fields[2] not in ("l", "r"):
+        if len(fields) != 3 or not is_ascii_int(fields[1]) or fields[2] not in ("l", "r"):
             raise VokitError("cannot parse split row: expected 'date/drive frame l|r'", path, line_no)
         entries.append((fields[0], int(fields[1]), 2 if fields[2] == "l" else 3))
     if not entries:

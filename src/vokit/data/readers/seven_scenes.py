@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vokit.data.file_io import parse_float, read_lines
 from vokit.data.image_io import image_size_of
 from vokit.data.readers.calibration import check_calibration, parse_calib
 from vokit.data.readers.files import check_consecutive, load_depth_png, require_files, rgb_loader
@@ -47,11 +48,9 @@ def read_pose_matrix(path: Path) -> np.ndarray:
     Raises:
         VokitError: on a missing file, unparsable numbers, or a non-rotation (naming the line).
     """
-    if not path.is_file():
-        raise VokitError("pose file not found (missing frame)", path)
-    lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    lines = [ln for ln in read_lines(path, "pose file", " (missing frame)") if ln.strip()]
     try:
-        values = np.array([[float(x) for x in ln.split()] for ln in lines], dtype=np.float64)
+        values = np.array([[parse_float(x) for x in ln.split()] for ln in lines], dtype=np.float64)
     except ValueError as err:
         raise VokitError(f"cannot parse pose matrix: {err}", path, None) from None
     if values.shape != (4, 4) or not np.isfinite(values).all():

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vokit.data.file_io import parse_float, read_lines
 from vokit.data.image_io import image_size_of
 from vokit.data.readers.calibration import check_calibration
 from vokit.data.readers.files import check_consecutive, list_images, load_depth_npy, require_files, rgb_loader
@@ -45,14 +46,12 @@ def read_ned_poses(path: Path) -> torch.Tensor:
     Raises:
         VokitError: on a missing file, no rows, or a row that is not 7 finite numbers with a unit quaternion.
     """
-    if not path.is_file():
-        raise VokitError("pose file not found", path)
     rows = []
-    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for line_no, line in enumerate(read_lines(path, "pose file"), start=1):
         if not line.strip() or line.startswith("#"):
             continue
         try:
-            values = np.array([float(x) for x in line.split()], dtype=np.float64)
+            values = np.array([parse_float(x) for x in line.split()], dtype=np.float64)
         except ValueError as err:
             raise VokitError(f"cannot parse pose row: {err} (tx ty tz qx qy qz qw)", path, line_no) from None
         if len(values) != 7 or not np.isfinite(values).all():

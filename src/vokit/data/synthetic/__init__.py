@@ -17,16 +17,29 @@ from vokit.data.synthetic.domain import (
     split_seed,
 )
 from vokit.data.synthetic.render import RenderedFrame, Renderer, intrinsics_for
-from vokit.data.synthetic.world import SyntheticWorld, make_sequence
+from vokit.data.synthetic.world import (
+    MAX_IMAGE_PIXELS,
+    MAX_IMAGE_SIDE,
+    MAX_SEED,
+    SyntheticWorld,
+    check_image_size,
+    check_seed,
+    make_sequence,
+)
 
 __all__ = [
     "DOMAINS",
+    "MAX_IMAGE_PIXELS",
+    "MAX_IMAGE_SIDE",
+    "MAX_SEED",
     "SCENES",
     "SPLIT_SEED_OFFSET",
     "Domain",
     "RenderedFrame",
     "Renderer",
     "SyntheticWorld",
+    "check_image_size",
+    "check_seed",
     "get_domain",
     "intrinsics_for",
     "make_sequence",

@@ -12,11 +12,13 @@ cache is never read.
 
 import hashlib
 import json
+import operator
 import os
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import SupportsIndex
 
 import numpy as np
 import torch
@@ -37,6 +39,39 @@ CACHE_VERSION = 1
 
 BUILDERS = {"street": build_street, "room": build_room}
 
+MAX_SEED = 2**32 - 1
+"""Largest scene seed: seeds are 0 <= seed <= 2**32 - 1 (numpy's seed sequences take no negative numbers)."""
+MAX_IMAGE_SIDE = 8192
+"""Largest synthetic image side in pixels."""
+MAX_IMAGE_PIXELS = 4096 * 4096
+"""Largest synthetic image area (16.8 Mpx): the renderer holds a few dozen float32 buffers per pixel, so this is
+already several GB; larger sizes would try to allocate tens of GB."""
+
+
+def check_seed(seed: object) -> int:
+    """The seed as an int, or `VokitError` unless it is an integer in [0, `MAX_SEED`]."""
+    if not isinstance(seed, SupportsIndex):  # int and numpy integers; not floats or strings
+        raise VokitError(f"the synthetic scene seed must be an integer, got {seed!r}")
+    value = operator.index(seed)
+    if not 0 <= value <= MAX_SEED:
+        raise VokitError(f"the synthetic scene seed must be in [0, {MAX_SEED}], got {value} (0 <= seed < 2**32)")
+    return value
+
+
+def check_image_size(height: int, width: int) -> None:
+    """Raise `VokitError` unless a synthetic image of ``height`` x ``width`` is between 8x8 and the size limits.
+
+    Checked before anything is allocated: each side at most `MAX_IMAGE_SIDE`, the area at most
+    `MAX_IMAGE_PIXELS`.
+    """
+    if height < 8 or width < 8:
+        raise VokitError(f"synthetic images must be at least 8x8 pixels, got {height}x{width}")
+    if height > MAX_IMAGE_SIDE or width > MAX_IMAGE_SIDE or height * width > MAX_IMAGE_PIXELS:
+        raise VokitError(
+            f"synthetic image {height}x{width} is too large: each side must be at most {MAX_IMAGE_SIDE} and the "
+            f"area at most {MAX_IMAGE_PIXELS} pixels (e.g. 4096x4096)"
+        )
+
 
 class SyntheticWorld:
     """One synthetic sequence: the scene of ``seed`` rendered in ``domain`` at ``height`` x ``width``.
@@ -54,7 +89,8 @@ class SyntheticWorld:
         tile: screen tile side of the box binning (pixels; a speed knob, results do not depend on it).
 
     Raises:
-        VokitError: for an unknown scene or domain, fewer than one frame, or an image smaller than 8x8.
+        VokitError: for an unknown scene or domain, fewer than one frame, a seed outside [0, `MAX_SEED`], or an
+            image smaller than 8x8 or larger than the limits of `check_image_size` (checked before rendering).
     """
 
     def __init__(
@@ -72,10 +108,9 @@ class SyntheticWorld:
         self.domain = get_domain(scene, domain)
         if n_frames < 1:
             raise VokitError(f"a synthetic sequence needs at least one frame, got n_frames={n_frames}")
-        if height < 8 or width < 8:
-            raise VokitError(f"synthetic images must be at least 8x8 pixels, got {height}x{width}")
+        check_image_size(height, width)
         self.scene_name = scene
-        self.seed = int(seed)
+        self.seed = check_seed(seed)
         self.n_frames = int(n_frames)
         self.height, self.width = int(height), int(width)
         self.scene: Scene = BUILDERS[scene](self.seed, self.n_frames, self.domain)
