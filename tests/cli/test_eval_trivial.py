@@ -69,3 +69,14 @@ def test_depth_reports_the_constant_predictor(tmp_path: Path, capsys: pytest.Cap
     np.save(tmp_path / "good.npy", gt * 1.5)  # exact up to scale
     assert eval_main([*argv[:2], str(tmp_path / "good.npy"), *argv[3:]]) == 0
     assert "TRIVIAL" not in capsys.readouterr().out
+
+
+def test_failed_evaluation_leaves_no_empty_out(tmp_path: Path) -> None:
+    gt = _write(tmp_path / "gt.txt", _drive())
+    est = tmp_path / "est.txt"
+    est.write_text("# nothing\n")
+    from vokit.errors import VokitError
+
+    with pytest.raises(VokitError):
+        eval_main(["traj", str(gt), str(est), "--out", str(tmp_path / "new")])
+    assert not (tmp_path / "new").exists()

@@ -342,11 +342,14 @@ def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     run = {"traj": run_traj, "depth": run_depth, "flow": run_flow}[args.what]
     _check_options(args)
+    created = args.out is not None and not args.out.exists()
     if args.out is not None:
         _prepare_out(args.out)
     try:
         return run(args)
     except VokitError as err:
+        if created and args.out.is_dir() and not any(args.out.iterdir()):
+            args.out.rmdir()  # a failed evaluation leaves no empty --out behind
         if err.path is not None:
             raise
         # A metric rejected the data (no matching stamps, degenerate alignment, ...): name the inputs.
