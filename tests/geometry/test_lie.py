@@ -430,7 +430,7 @@ def test_unary_batch_shapes(fn, kind, trailing, shape, device):
     assert out.dtype == F64 and out.device == x.device
     assert bool(torch.isfinite(out).all())
     # batched == elementwise-in-a-flat-batch, up to round-off: a batch of another shape may take another SIMD path
-    # (on AVX-512 CPUs shape () and (1,) differ by an ulp), so bitwise equality would test the CPU, not vokit.
+    # (with AVX2 or AVX-512 kernels shape () and (1,) differ by an ulp), so bitwise equality would test the CPU.
     flat = fn(x.reshape(-1, *x.shape[len(shape) :]))
     assert_equal_up_to_rounding(out.reshape(-1, *trailing), flat)
 
