@@ -1,4 +1,10 @@
-"""Shared fixtures: device and dtype from the command line, per-dtype tolerances, seeded generators."""
+"""Shared fixtures: device and dtype from the command line, per-dtype tolerances, seeded generators.
+
+``pytest --device cuda`` runs the device-parametrised numerical tests (Lie batch/broadcast and Jacobian checks,
+the warp, Cholesky solve and loss tests) on that device; ``--dtype float64`` runs the loss tests written for the
+production float32 in float64, with ``tol`` from ``TOLERANCES``. Random data is drawn from ``gen`` (a seeded CPU
+generator) and then moved, so every device sees the same numbers. Tests whose oracle needs float64 fix it.
+"""
 
 import pytest
 import torch

@@ -17,6 +17,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
+from tests.support.rounding import assert_equal_up_to_rounding
 
 from vokit.geometry import lie
 from vokit.geometry.lie import SE3, Sim3
@@ -422,33 +423,43 @@ BROADCASTS = [((), (5,), (5,)), ((2, 3), (3,), (2, 3)), ((2, 1), (4,), (2, 4)), 
 
 @pytest.mark.parametrize("shape", BATCH_SHAPES)
 @pytest.mark.parametrize(("fn", "kind", "trailing"), UNARY, ids=[f[0].__name__ for f in UNARY])
-def test_unary_batch_shapes(fn, kind, trailing, shape):
-    x = _inputs(kind, shape, _gen(0))
+def test_unary_batch_shapes(fn, kind, trailing, shape, device):
+    x = _inputs(kind, shape, _gen(0)).to(device)
     out = fn(x)
     assert out.shape == (*shape, *trailing)
-    assert out.dtype == F64
+    assert out.dtype == F64 and out.device == x.device
     assert bool(torch.isfinite(out).all())
-    flat = fn(x.reshape(-1, *x.shape[len(shape) :]))  # batched == elementwise-in-a-flat-batch
-    torch.testing.assert_close(out.reshape(-1, *trailing), flat, atol=0.0, rtol=0.0)
+    # batched == elementwise-in-a-flat-batch, up to round-off: a batch of another shape may take another SIMD path
+    # (with AVX2 or AVX-512 kernels shape () and (1,) differ by an ulp), so bitwise equality would test the CPU.
+    flat = fn(x.reshape(-1, *x.shape[len(shape) :]))
+    assert_equal_up_to_rounding(out.reshape(-1, *trailing), flat)
 
 
 @pytest.mark.parametrize("shape", BATCH_SHAPES)
 @pytest.mark.parametrize(("fn", "kind_a", "kind_b", "trailing"), BINARY, ids=[f[0].__name__ for f in BINARY])
-def test_binary_batch_shapes(fn, kind_a, kind_b, trailing, shape):
+def test_binary_batch_shapes(fn, kind_a, kind_b, trailing, shape, device):
     g = _gen(1)
-    assert fn(_inputs(kind_a, shape, g), _inputs(kind_b, shape, g)).shape == (*shape, *trailing)
+    a, b = _inputs(kind_a, shape, g).to(device), _inputs(kind_b, shape, g).to(device)
+    out = fn(a, b)
+    assert out.shape == (*shape, *trailing)
+    # each batch element equals the call on that element alone, up to round-off (see test_unary_batch_shapes)
+    trailing_a, trailing_b = a.shape[len(shape) :], b.shape[len(shape) :]
+    a_flat, b_flat = a.reshape(-1, *trailing_a), b.reshape(-1, *trailing_b)
+    one_by_one = torch.stack([fn(a_flat[i], b_flat[i]) for i in range(a_flat.shape[0])])
+    assert_equal_up_to_rounding(out.reshape(-1, *trailing), one_by_one)
 
 
 @pytest.mark.parametrize(("shape_a", "shape_b", "shape_out"), BROADCASTS)
 @pytest.mark.parametrize(("fn", "kind_a", "kind_b", "trailing"), BINARY, ids=[f[0].__name__ for f in BINARY])
-def test_binary_broadcasting(fn, kind_a, kind_b, trailing, shape_a, shape_b, shape_out):
+def test_binary_broadcasting(fn, kind_a, kind_b, trailing, shape_a, shape_b, shape_out, device):
     g = _gen(2)
-    a, b = _inputs(kind_a, shape_a, g), _inputs(kind_b, shape_b, g)
+    a, b = _inputs(kind_a, shape_a, g).to(device), _inputs(kind_b, shape_b, g).to(device)
     out = fn(a, b)
     assert out.shape == (*shape_out, *trailing)
-    a_full = a.expand(*shape_out, a.shape[-1])
-    b_full = b.expand(*shape_out, b.shape[-1])
-    torch.testing.assert_close(out, fn(a_full, b_full), atol=0.0, rtol=0.0)
+    # contiguous copies of the broadcast inputs: same values, different strides, so possibly another SIMD path
+    a_full = a.expand(*shape_out, a.shape[-1]).contiguous()
+    b_full = b.expand(*shape_out, b.shape[-1]).contiguous()
+    assert_equal_up_to_rounding(out, fn(a_full, b_full))
 
 
 @pytest.mark.parametrize("shape", BATCH_SHAPES)
@@ -457,11 +468,17 @@ def test_act_jacobian_and_identity_shapes(shape):
     J_p_xi, J_p_pt = lie.se3_act_jacobian(_se3(g, shape), _inputs("p", shape, g))
     assert J_p_xi.shape == (*shape, 3, 6)
     assert J_p_pt.shape == (*shape, 3, 3)
-    J = lie.se3_act_jacobian(_se3(g, (2, 1)), _inputs("p", (5,), g))
+    T, p = _se3(g, (2, 1)), _inputs("p", (5,), g)
+    J = lie.se3_act_jacobian(T, p)
     assert J.J_p_xi.shape == (2, 5, 3, 6)
     assert J.J_p_pt.shape == (2, 5, 3, 3)
-    assert lie.se3_identity(shape, dtype=F64).shape == (*shape, 7)
-    assert lie.sim3_identity(shape, dtype=F64).shape == (*shape, 8)
+    # the broadcast Jacobian equals the per-element one (up to round-off, see test_unary_batch_shapes)
+    one = lie.se3_act_jacobian(T[1, 0], p[3])
+    assert_equal_up_to_rounding(J.J_p_xi[1, 3], one.J_p_xi)
+    assert_equal_up_to_rounding(J.J_p_pt[1, 3], one.J_p_pt)
+    se3_id, sim3_id = lie.se3_identity(shape, dtype=F64), lie.sim3_identity(shape, dtype=F64)
+    assert se3_id.tolist() == torch.tensor([0.0, 0, 0, 0, 0, 0, 1]).expand(*shape, 7).tolist()
+    assert sim3_id.tolist() == torch.tensor([0.0, 0, 0, 0, 0, 0, 1, 1]).expand(*shape, 8).tolist()
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

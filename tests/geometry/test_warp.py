@@ -69,9 +69,9 @@ def test_backproject_depth_matches_unproject(gen: torch.Generator) -> None:
 # --- rigid flow -------------------------------------------------------------------------------------------------
 
 
-def test_rigid_flow_identity_is_zero(gen: torch.Generator) -> None:
-    depth = smooth_depth(gen, 3)
-    flow, valid = rigid_flow(depth, lie.se3_identity((3,), dtype=F64), INTR)
+def test_rigid_flow_identity_is_zero(gen: torch.Generator, device: torch.device) -> None:
+    depth = smooth_depth(gen, 3).to(device)
+    flow, valid = rigid_flow(depth, lie.se3_identity((3,), dtype=F64, device=device), INTR.to(device))
     assert flow.shape == (3, H, W, 2) and valid.shape == (3, H, W)
     torch.testing.assert_close(flow, torch.zeros_like(flow), rtol=0, atol=1e-12)
     assert valid.all()
@@ -151,13 +151,13 @@ def test_inverse_warp_matches_direct_bilinear(gen: torch.Generator) -> None:
             assert bool(valid[0, i, j]) == (0 <= u <= 8 and 0 <= v <= 6)
 
 
-def test_inverse_warp_integer_pixels_and_padding(gen: torch.Generator) -> None:
-    image = torch.rand(2, 3, H, W, generator=gen, dtype=F64)
-    uv = pixel_grid(H, W, dtype=F64).expand(2, H, W, 2)
+def test_inverse_warp_integer_pixels_and_padding(gen: torch.Generator, device: torch.device) -> None:
+    image = torch.rand(2, 3, H, W, generator=gen, dtype=F64).to(device)
+    uv = pixel_grid(H, W, dtype=F64, device=device).expand(2, H, W, 2)
     warped, valid = inverse_warp(image, uv)
     torch.testing.assert_close(warped, image, rtol=0, atol=1e-12)  # align_corners=True: integers hit pixel centres
     assert valid.all()
-    outside = torch.tensor([[[[-3.0, 10.0], [W + 2.0, -1.0]]]], dtype=F64).expand(2, 1, 2, 2)
+    outside = torch.tensor([[[[-3.0, 10.0], [W + 2.0, -1.0]]]], dtype=F64, device=device).expand(2, 1, 2, 2)
     border, valid = inverse_warp(image, outside, padding_mode="border")
     assert not valid.any()
     torch.testing.assert_close(border[:, :, 0, 0], image[:, :, 10, 0])
@@ -184,15 +184,22 @@ def test_gradcheck_inverse_warp(gen: torch.Generator) -> None:
     assert torch.autograd.gradcheck(lambda im, p: inverse_warp(im, p, padding_mode="zeros")[0], (image, uv))
 
 
-def test_flow_warp_with_rigid_flow_equals_warp_with_depth(gen: torch.Generator) -> None:
-    image_src = torch.rand(2, 3, H, W, generator=gen, dtype=F64)
-    depth_tgt = smooth_depth(gen, 2)
-    src_from_tgt = random_pose(gen, 2)
-    flow, flow_valid = rigid_flow(depth_tgt, src_from_tgt, INTR)
+def test_flow_warp_with_rigid_flow_equals_warp_with_depth(gen: torch.Generator, device: torch.device) -> None:
+    image_src = torch.rand(2, 3, H, W, generator=gen, dtype=F64).to(device)
+    depth_tgt = smooth_depth(gen, 2).to(device)
+    src_from_tgt = random_pose(gen, 2).to(device)
+    intr = INTR.to(device)
+    flow, flow_valid = rigid_flow(depth_tgt, src_from_tgt, intr)
     by_flow, valid_flow = flow_warp(image_src, flow)
-    by_depth, valid_depth = warp_with_depth(image_src, depth_tgt, src_from_tgt, INTR)
+    by_depth, valid_depth = warp_with_depth(image_src, depth_tgt, src_from_tgt, intr)
     torch.testing.assert_close(by_flow, by_depth, rtol=0, atol=1e-10)
-    assert torch.equal(valid_flow & flow_valid, valid_depth)
+    # The two masks test the same source position computed two ways (grid + flow, or the projection itself), which
+    # differ by round-off; only a pixel within that round-off of the image border could be classed differently.
+    uv_src, _ = reproject_depth(depth_tgt, src_from_tgt, intr)
+    bounds = torch.tensor([W - 1.0, H - 1.0], dtype=F64, device=device)
+    clear_of_border = (torch.minimum(uv_src.abs(), (uv_src - bounds).abs()) > 1e-9).all(-1)
+    assert clear_of_border.double().mean() > 0.99
+    assert torch.equal((valid_flow & flow_valid)[clear_of_border], valid_depth[clear_of_border])
     assert 0.3 < valid_depth.double().mean() < 1.0  # a real test: some pixels leave the image, many stay
 
 

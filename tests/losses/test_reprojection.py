@@ -4,8 +4,8 @@ from vokit.losses.photometric import photometric_error
 from vokit.losses.reprojection import IDENTITY_NOISE_STD, min_reprojection
 
 
-def test_min_reprojection_picks_the_smaller_source(gen):
-    errors = torch.rand(2, 2, 6, 7, generator=gen)
+def test_min_reprojection_picks_the_smaller_source(gen, device):
+    errors = torch.rand(2, 2, 6, 7, generator=gen).to(device)
     result = min_reprojection(errors)
     torch.testing.assert_close(result.per_pixel, errors.min(1).values)
     expected_index = (errors[:, 1] < errors[:, 0]).long()
@@ -14,14 +14,14 @@ def test_min_reprojection_picks_the_smaller_source(gen):
     torch.testing.assert_close(result.loss, errors.min(1).values.mean())
 
 
-def test_average_reprojection_option(gen):
-    errors = torch.rand(1, 2, 5, 5, generator=gen)
+def test_average_reprojection_option(gen, device):
+    errors = torch.rand(1, 2, 5, 5, generator=gen).to(device)
     result = min_reprojection(errors, use_min_reprojection=False)
     torch.testing.assert_close(result.per_pixel, errors.mean(1))
 
 
-def test_automask_picks_identity_on_static_pair(gen):
-    target = torch.rand(1, 3, 12, 16, generator=gen)
+def test_automask_picks_identity_on_static_pair(gen, device):
+    target = torch.rand(1, 3, 12, 16, generator=gen).to(device)
     static_source = target.clone()  # camera did not move
     wrongly_warped = torch.roll(static_source, 2, dims=-1)  # e.g. a wrong depth/pose moved it anyway
     warped_err = photometric_error(target, wrongly_warped)[:, None]
@@ -31,9 +31,9 @@ def test_automask_picks_identity_on_static_pair(gen):
     assert result.loss.abs() < 10 * IDENTITY_NOISE_STD
 
 
-def test_automask_keeps_good_warps_and_blocks_their_gradient_elsewhere(gen):
-    warped = torch.rand(1, 2, 4, 5, generator=gen, requires_grad=True)
-    identity = torch.rand(1, 2, 4, 5, generator=gen)
+def test_automask_keeps_good_warps_and_blocks_their_gradient_elsewhere(gen, device):
+    warped = torch.rand(1, 2, 4, 5, generator=gen).to(device).requires_grad_()
+    identity = torch.rand(1, 2, 4, 5, generator=gen).to(device)
     result = min_reprojection(warped, identity, generator=torch.Generator().manual_seed(0))
     expected_mask = warped.detach().min(1).values < identity.min(1).values
     # noise is only 1e-5: ties within that margin are excluded from the comparison
@@ -47,9 +47,9 @@ def test_automask_keeps_good_warps_and_blocks_their_gradient_elsewhere(gen):
     assert torch.all(grad.sum(1)[result.automask] > 0)
 
 
-def test_noise_is_reproducible_with_generator(gen):
-    warped = torch.rand(1, 2, 4, 4, generator=gen)
-    identity = torch.zeros(1, 2, 4, 4)
+def test_noise_is_reproducible_with_generator(gen, device):
+    warped = torch.rand(1, 2, 4, 4, generator=gen).to(device)
+    identity = torch.zeros(1, 2, 4, 4, device=device)
     a = min_reprojection(warped, identity, generator=torch.Generator().manual_seed(5))
     b = min_reprojection(warped, identity, generator=torch.Generator().manual_seed(5))
     assert torch.equal(a.per_pixel, b.per_pixel)

@@ -2,6 +2,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.support.rounding import assert_equal_up_to_rounding
 
 from vokit.geometry.camera import MIN_Z_BA, project
 from vokit.geometry.lie import se3_act, se3_compose, se3_exp, se3_inverse
@@ -76,3 +77,15 @@ def test_shapes_and_broadcasting(batch):
     assert rep.uv.shape == (*batch, 2) and rep.valid.shape == batch
     assert rep.J_uv_xi_src.shape == rep.J_uv_xi_dst.shape == (*batch, 2, 6)
     assert rep.J_uv_invdepth.shape == (*batch, 2)
+    # every batch element equals the unbatched call on it, up to round-off (another batch shape may take another
+    # SIMD path, so not bitwise); a shared camera pose broadcasts against the batch of patches
+    flat = [x.reshape(-1, *x.shape[len(batch) :]) for x in (T_src, T_dst, uv, d)]
+    for i in range(flat[0].shape[0]):
+        one = reproject_patch_with_jacobian(*(x[i] for x in flat), K)
+        for name in ("uv", "J_uv_xi_src", "J_uv_xi_dst", "J_uv_invdepth"):
+            batched = getattr(rep, name).reshape(-1, *getattr(one, name).shape)[i]
+            assert_equal_up_to_rounding(batched, getattr(one, name))
+        assert bool(rep.valid.reshape(-1)[i]) == bool(one.valid)
+    shared = reproject_patch_with_jacobian(T_src.reshape(-1, 7)[0], T_dst, uv, d, K)
+    expanded = reproject_patch_with_jacobian(T_src.reshape(-1, 7)[0].expand(*batch, 7), T_dst, uv, d, K)
+    assert_equal_up_to_rounding(shared.J_uv_xi_dst, expanded.J_uv_xi_dst)

@@ -3,6 +3,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from tests.support.rounding import assert_equal_up_to_rounding
 
 from vokit.data.synthetic.raycast import intersect_boxes, make_ray_grid, screen_rects
 
@@ -91,8 +92,13 @@ def test_culling_and_tiles_do_not_change_the_result() -> None:
         results.append((grid.to_image(depth[None])[0], grid.to_image(box[None])[0]))
     assert (results[0][1] < len(centre)).float().mean() > 0.3
     assert (results[0][1] == len(centre)).float().mean() > 0.1  # the ground is seen too
-    for depth, box in results[1:]:
-        assert torch.equal(depth, results[0][0])
+    # Culling changes which pairs are tested, not how: with the same tiles the result is bitwise identical. Another
+    # tile size lays the rays out differently, and the ray directions come from a matrix product whose rounding may
+    # depend on that layout (SIMD blocks and their tails), so depths agree to a few float32 ulp; the box seen is an
+    # integer label, which only a tie between two surfaces within that round-off could change (none in this scene).
+    assert torch.equal(results[1][0], results[0][0]) and torch.equal(results[1][1], results[0][1])
+    for depth, box in results[2:]:
+        assert_equal_up_to_rounding(depth, results[0][0])
         assert torch.equal(box, results[0][1])
 
 

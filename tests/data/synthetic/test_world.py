@@ -3,6 +3,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from tests.support.rounding import assert_equal_up_to_rounding
 
 from vokit.data.sequence import ClipSampler
 from vokit.data.synthetic import (
@@ -184,5 +185,9 @@ def test_tile_size_and_odd_image_sizes_do_not_change_the_frame(scene: str) -> No
     a = SyntheticWorld(scene, n_frames=2, seed=1, height=37, width=53, tile=4).frame(1)
     b = SyntheticWorld(scene, n_frames=2, seed=1, height=37, width=53, tile=16).frame(1)
     assert a.image.shape == (3, 37, 53)
-    for name in ("image", "depth", "flow", "motion_mask", "object_id", "box_id"):
+    # the tile size changes the ray layout, hence possibly the SIMD rounding (see test_raycast): float fields agree
+    # to a few ulp, integer and boolean ones exactly
+    for name in ("image", "depth", "flow"):
+        assert_equal_up_to_rounding(getattr(a, name), getattr(b, name))
+    for name in ("motion_mask", "object_id", "box_id"):
         assert torch.equal(getattr(a, name), getattr(b, name)), name
