@@ -9,7 +9,7 @@ import time
 
 import torch
 
-from vokit.nets.correlation import correlation_pyramid, patch_correlation
+from vokit.nets.correlation import correlation_pyramid, correlation_volume, patch_correlation, volume_correlation
 from vokit.nets.patch_encoder import context_encoder, extract_patches, feature_encoder, patch_grid, random_patch_centres
 from vokit.nets.update_operator import UpdateOperator
 
@@ -70,6 +70,24 @@ def bench_correlation(num_edges, channels, height, width, repeats):
                 patch_correlation(gmap, correlation_pyramid(fmap), patch_idx, dst_idx, uv, form=form)
 
         rows[form] = (_best_of(forward, repeats), _best_of(forward_backward, repeats))
+
+    def volume_build():
+        with torch.no_grad():
+            correlation_volume(extract_patches(fmap, frame_idx, centres), correlation_pyramid(fmap))
+
+    def volume_step(calls=8):
+        volume = correlation_volume(extract_patches(fmap, frame_idx, centres), correlation_pyramid(fmap))
+        total = sum(volume_correlation(volume, patch_idx, dst_idx, uv).sum() for _ in range(calls))
+        total.backward()
+
+    volume = correlation_volume(extract_patches(fmap, frame_idx, centres).detach(), correlation_pyramid(fmap.detach()))
+
+    def volume_lookup():
+        volume_correlation(volume, patch_idx, dst_idx, uv)
+
+    rows["volume build"] = (_best_of(volume_build, repeats), float("nan"))
+    rows["volume lookup"] = (_best_of(volume_lookup, repeats), float("nan"))
+    rows["volume build + 8 lookups"] = (float("nan"), _best_of(volume_step, repeats))
     return rows
 
 
@@ -92,7 +110,7 @@ def main():
         )
     print(f"correlation, {args.edges} edges, C={args.channels}, {args.size[0]}x{args.size[1]}, 2 levels")
     for form, (fwd, fwd_bwd) in bench_correlation(args.edges, args.channels, *args.size, args.repeats).items():
-        print(f"  {form:6s}: forward {fwd * 1e3:.0f} ms, fwd+bwd {fwd_bwd * 1e3:.0f} ms")
+        print(f"  {form:24s}: forward {fwd * 1e3:.0f} ms, fwd+bwd {fwd_bwd * 1e3:.0f} ms")
     image = torch.rand(8, 3, 4 * args.size[0], 4 * args.size[1])
     for name, enc in (("fnet", feature_encoder()), ("inet-128", context_encoder(128))):
         with torch.no_grad():

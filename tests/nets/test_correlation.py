@@ -1,7 +1,14 @@
 import pytest
 import torch
 
-from vokit.nets.correlation import corr_gather, corr_sample, correlation_pyramid, patch_correlation
+from vokit.nets.correlation import (
+    corr_gather,
+    corr_sample,
+    correlation_pyramid,
+    correlation_volume,
+    patch_correlation,
+    volume_correlation,
+)
 from vokit.nets.patch_encoder import bilinear_gather, extract_patches, patch_grid, random_patch_centres
 
 
@@ -110,3 +117,36 @@ def test_bad_arguments_raise(gen):
         patch_correlation(gmap, pyramid[:1], patch_idx, dst_idx, patch_uv)
     with pytest.raises(ValueError, match="grad_fraction"):
         patch_correlation(gmap, pyramid, patch_idx, dst_idx, patch_uv, grad_fraction=1.5)
+
+
+def test_volume_lookup_equals_the_window_forms_with_gradients(gen):
+    gmap, pyramid, patch_idx, dst_idx, patch_uv = _problem(gen, num_edges=17)
+    gmap = gmap.requires_grad_(True)
+    fmap = pyramid[0].detach().requires_grad_(True)
+    probe = torch.randn(17, 882, generator=gen, dtype=torch.float64)
+
+    def grads(out):
+        return (out.detach(), *torch.autograd.grad((out * probe).sum(), (gmap, fmap)))
+
+    ref = grads(patch_correlation(gmap, correlation_pyramid(fmap), patch_idx, dst_idx, patch_uv))
+    volume = correlation_volume(gmap, correlation_pyramid(fmap))
+    got = grads(volume_correlation(volume, patch_idx, dst_idx, patch_uv))
+    for x, y in zip(got, ref, strict=True):
+        assert (x - y).abs().max() < 1e-10
+    out32 = volume_correlation(
+        correlation_volume(gmap.float(), [f.float() for f in pyramid]), patch_idx, dst_idx, patch_uv.float()
+    )
+    assert (out32 - ref[0]).abs().max() < 1e-5 * ref[0].abs().max()
+
+
+def test_volume_gradient_dropout_keeps_values_and_drops_map_gradients(gen):
+    gmap, pyramid, patch_idx, dst_idx, patch_uv = _problem(gen, num_edges=200)
+    gmap = gmap.requires_grad_(True)
+    volume = correlation_volume(gmap, pyramid)
+    out = volume_correlation(volume, patch_idx, dst_idx, patch_uv, grad_fraction=0.2, generator=gen)
+    torch.testing.assert_close(out, volume_correlation(volume, patch_idx, dst_idx, patch_uv))
+    reaches = []
+    for e in range(0, 200, 5):
+        (grad,) = torch.autograd.grad(out[e].sum(), gmap, retain_graph=True)
+        reaches.append(bool(grad.abs().sum() > 0))
+    assert 0.04 < sum(reaches) / len(reaches) < 0.45

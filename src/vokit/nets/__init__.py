@@ -5,7 +5,13 @@ flow network (docs/models.md); the patchvo building blocks of METHODS.md section
 update operator; docs/patchvo.md).
 """
 
-from vokit.nets.correlation import correlation_pyramid, patch_correlation
+from vokit.nets.correlation import (
+    CorrelationVolume,
+    correlation_pyramid,
+    correlation_volume,
+    patch_correlation,
+    volume_correlation,
+)
 from vokit.nets.depth_decoder import DepthDecoder, DepthNet, disp_to_depth, sigmoid_to_inv_depth
 from vokit.nets.flow_net import FlowNet, FlowPrediction, local_correlation
 from vokit.nets.patch_encoder import BasicEncoder4, context_encoder, extract_patches, feature_encoder
@@ -15,6 +21,7 @@ from vokit.nets.update_operator import UpdateOperator, UpdateOutput
 
 __all__ = [
     "BasicEncoder4",
+    "CorrelationVolume",
     "DepthDecoder",
     "DepthNet",
     "FlowNet",
@@ -26,6 +33,7 @@ __all__ = [
     "UpdateOutput",
     "context_encoder",
     "correlation_pyramid",
+    "correlation_volume",
     "disp_to_depth",
     "extract_patches",
     "feature_encoder",
@@ -33,4 +41,5 @@ __all__ = [
     "patch_correlation",
     "pose_params_to_se3",
     "sigmoid_to_inv_depth",
+    "volume_correlation",
 ]

@@ -13,12 +13,18 @@ Bilinear interpolation is linear, so two forms compute the same numbers (tests p
   fractional offset ``x - floor(x)``;
 * ``"sample"`` (form (b)): ``grid_sample`` of the features at the 49 positions, then the dot product.
 
+For training on a CPU, :func:`correlation_volume` computes the all-pairs dot products of every patch pixel with
+every target position once per step (one matmul), and :func:`volume_correlation` then only gathers and blends the
+8 x 8 windows of scalars in each update call (the RAFT layout of section 4.2's CPU note); it equals the two window
+forms, gradients included.
+
 Edges are processed in chunks, each optionally under activation checkpointing so that a training step stores only
 the chunk inputs (the gathered features hold E x 9 x 64 x C values), and correlation-gradient dropout lets only a
 random fraction of the edges (20 % in training [ref]) back-propagate into the feature maps.
 """
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -71,15 +77,28 @@ def corr_gather(
     """
     num_frames, channels, height, width = fmap.shape
     table = torch.cat([fmap.permute(0, 2, 3, 1).reshape(-1, channels), fmap.new_zeros(1, channels)])
+    pixel, frac = _window_index(uv, height, width, radius)
+    flat = torch.where(pixel < height * width, dst_idx[:, None] * (height * width) + pixel, num_frames * height * width)
+    dots = torch.bmm(table[flat], patch_feat[:, :, None])
+    return _blend(dots.view(-1, 2 * radius + 2, 2 * radius + 2), frac)
+
+
+def _window_index(uv: Tensor, height: int, width: int, radius: int) -> tuple[Tensor, Tensor]:
+    """Window indices and fractional offsets of the 2 x 2 blend.
+
+    Returns the flat pixel index ``v * width + u`` of the (2R + 2)^2 window around ``floor(uv)``, row-major with rows
+    along v (``height * width`` outside the image), and the fractional offset ``uv - floor(uv)``.
+    """
     corner = uv.detach().floor()
-    frac = uv - corner
     offsets = torch.arange(-radius, radius + 2, device=uv.device)
     u = corner[:, 0].long()[:, None, None] + offsets[None, None, :]
     v = corner[:, 1].long()[:, None, None] + offsets[None, :, None]
     inside = (u >= 0) & (u < width) & (v >= 0) & (v < height)
-    flat = torch.where(inside, (dst_idx[:, None, None] * height + v) * width + u, num_frames * height * width)
-    window = table[flat.flatten(1)]
-    dots = torch.bmm(window, patch_feat[:, :, None]).view(-1, 2 * radius + 2, 2 * radius + 2)
+    return torch.where(inside, v * width + u, height * width).flatten(1), uv - corner
+
+
+def _blend(dots: Tensor, frac: Tensor) -> Tensor:
+    """2 x 2 bilinear blend of a (2R + 2)^2 window of dot products onto the (2R + 1)^2 offsets about ``uv``."""
     fu = frac[:, 0, None, None]
     fv = frac[:, 1, None, None]
     return (
@@ -236,3 +255,96 @@ def _chunked(
         else:
             chunks.append(_edge_correlation(*inputs))
     return torch.cat(chunks) if len(chunks) > 1 else chunks[0]
+
+
+@dataclass(frozen=True)
+class CorrelationVolume:
+    """All-pairs dot products of every patch pixel with every position of every target map, one tensor per level.
+
+    Attributes:
+        values: per level, ``(P * p * p, N, h * w + 1)``: row ``k * p * p + r * p + s`` is pixel (r, s) of patch k,
+            the last column is the zero read for positions outside the image.
+        sizes: ``(h, w)`` of each level.
+        levels: pooling factor of each level.
+        patch_size: p.
+    """
+
+    values: tuple[Tensor, ...]
+    sizes: tuple[tuple[int, int], ...]
+    levels: tuple[int, ...]
+    patch_size: int
+
+
+def correlation_volume(
+    gmap: Float[Tensor, "P C p p"], pyramid: Sequence[Tensor], levels: Sequence[int] = PYRAMID_LEVELS
+) -> CorrelationVolume:
+    """Precompute the all-pairs volume (the CPU layout of METHODS.md section 4.2, after RAFT).
+
+    The feature maps do not change during a training step's update calls (nor during a frame's update at inference),
+    so one matmul per step replaces the per-call window gathers; each call then only gathers and blends 8 x 8 windows
+    of scalars with :func:`volume_correlation`. Memory is ``P p^2 N (h w + h w / 16)`` values, so this suits clips of
+    a few frames (7 frames, 3,024 patch pixels at 48 x 64 hold ~260 MB at level 1).
+
+    Args:
+        gmap: matching features of every patch.
+        pyramid: :func:`correlation_pyramid` of the target frames.
+        levels: pooling factor of each pyramid map.
+
+    Returns:
+        The volume; gradients flow into ``gmap`` and ``pyramid``.
+    """
+    if len(pyramid) != len(levels):
+        raise ValueError(f"{len(pyramid)} pyramid maps for {len(levels)} levels")
+    feat = rearrange(gmap, "k c r s -> (k r s) c")
+    values = []
+    for fmap in pyramid:
+        dots = torch.einsum("qc,ncx->qnx", feat, fmap.flatten(2))
+        values.append(torch.cat([dots, dots.new_zeros(*dots.shape[:2], 1)], dim=-1))
+    sizes = tuple((int(f.shape[-2]), int(f.shape[-1])) for f in pyramid)
+    return CorrelationVolume(tuple(values), sizes, tuple(levels), int(gmap.shape[-1]))
+
+
+def volume_correlation(
+    volume: CorrelationVolume,
+    patch_idx: Int[Tensor, " E"],
+    dst_idx: Int[Tensor, " E"],
+    patch_uv: Float[Tensor, "E p p 2"],
+    radius: int = CORR_RADIUS,
+    grad_fraction: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> Float[Tensor, "E F"]:
+    """Look the correlation features of every edge up in a precomputed volume; equal to :func:`patch_correlation`.
+
+    Args:
+        volume: :func:`correlation_volume` of the patches and target maps.
+        patch_idx: patch k of each edge.
+        dst_idx: target frame j of each edge.
+        patch_uv: reprojected patch pixels in frame j, 1/4-resolution pixels.
+        radius: R of the resampled window.
+        grad_fraction: correlation-gradient dropout as in :func:`patch_correlation`: the other edges read a detached
+            volume, so their correlation does not back-propagate into the maps.
+        generator: optional generator for the dropout draw.
+
+    Returns:
+        The correlation features, in :func:`patch_correlation`'s order.
+    """
+    if not 0.0 <= grad_fraction <= 1.0:
+        raise ValueError(f"grad_fraction must lie in [0, 1], got {grad_fraction}")
+    pixels = volume.patch_size**2
+    rows = (patch_idx[:, None] * pixels + torch.arange(pixels, device=patch_idx.device)).reshape(-1)
+    dst = dst_idx.repeat_interleave(pixels)
+    uv = patch_uv.reshape(-1, 2)
+    keep = None
+    if grad_fraction < 1.0 and torch.is_grad_enabled():
+        keep = (torch.rand(patch_idx.shape[0], generator=generator) < grad_fraction).to(patch_idx.device)
+        keep = keep.repeat_interleave(pixels)[:, None, None]
+    per_level = []
+    for values, (height, width), factor in zip(volume.values, volume.sizes, volume.levels, strict=True):
+        pixel, frac = _window_index(uv / factor, height, width, radius)
+        flat = ((rows * values.shape[1] + dst) * values.shape[2])[:, None] + pixel
+        dots = torch.take(values, flat)
+        if keep is not None:
+            dots = torch.where(keep.view(-1, 1), dots, torch.take(values.detach(), flat))
+        per_level.append(_blend(dots.view(-1, 2 * radius + 2, 2 * radius + 2), frac))
+    corr = torch.stack(per_level, dim=-1)
+    return rearrange(corr, "(e r s) a b l -> e (b a r s l)", r=volume.patch_size, s=volume.patch_size)
