@@ -12,6 +12,7 @@ import torch
 from vokit.nets.correlation import correlation_pyramid, correlation_volume, patch_correlation, volume_correlation
 from vokit.nets.patch_encoder import context_encoder, extract_patches, feature_encoder, patch_grid, random_patch_centres
 from vokit.nets.update_operator import UpdateOperator
+from vokit.solvers.lk import image_pyramid, lk_track_fb
 
 
 def _best_of(fn, repeats):
@@ -91,6 +92,18 @@ def bench_correlation(num_edges, channels, height, width, repeats):
     return rows
 
 
+def bench_lk(num_edges, height, width, repeats):
+    gen = torch.Generator().manual_seed(0)
+    frames = torch.nn.functional.avg_pool2d(torch.rand(8, 1, 4 * height, 4 * width, generator=gen), 4)[:, 0]
+    pyramid = image_pyramid(frames, 3)
+    frame_idx, centres = random_patch_centres(8, 80, height, width, gen)
+    patch_idx = torch.randint(0, len(frame_idx), (num_edges,), generator=gen)
+    dst_idx = torch.randint(0, 8, (num_edges,), generator=gen)
+    src_uv = centres[patch_idx]
+    init = src_uv + torch.randn(num_edges, 2, generator=gen)
+    return _best_of(lambda: lk_track_fb(pyramid, pyramid, frame_idx[patch_idx], dst_idx, src_uv, init), repeats)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--edges", type=int, default=2016)
@@ -111,6 +124,8 @@ def main():
     print(f"correlation, {args.edges} edges, C={args.channels}, {args.size[0]}x{args.size[1]}, 2 levels")
     for form, (fwd, fwd_bwd) in bench_correlation(args.edges, args.channels, *args.size, args.repeats).items():
         print(f"  {form:24s}: forward {fwd * 1e3:.0f} ms, fwd+bwd {fwd_bwd * 1e3:.0f} ms")
+    lk_time = bench_lk(args.edges, *args.size, args.repeats)
+    print(f"LK forward-backward, {args.edges} edges, 3 levels at {args.size[0]}x{args.size[1]}: {lk_time * 1e3:.0f} ms")
     image = torch.rand(8, 3, 4 * args.size[0], 4 * args.size[1])
     for name, enc in (("fnet", feature_encoder()), ("inet-128", context_encoder(128))):
         with torch.no_grad():
