@@ -106,3 +106,53 @@ def test_training_step_reduces_a_toy_loss(gen):
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_empty_edge_set(gen):
+    op = UpdateOperator(hidden_dim=8)
+    empty = torch.zeros(0, dtype=torch.long)
+    out = op(torch.zeros(0, 8), torch.zeros(0, 8), torch.zeros(0, 882), empty, empty, empty)
+    assert out.delta.shape == (0, 2) and out.hidden.shape == (0, 8)
+
+
+def test_blocks_compose_from_images_to_update_with_gradients_into_both_encoders(gen):
+    from vokit.nets.correlation import CORR_GRAD_FRACTION, correlation_pyramid, patch_correlation
+    from vokit.nets.patch_encoder import (
+        context_encoder,
+        extract_patches,
+        feature_encoder,
+        patch_grid,
+        random_patch_centres,
+    )
+
+    torch.manual_seed(0)
+    dim = 16
+    fnet, inet, op = (
+        feature_encoder(out_channels=32, base_channels=8),
+        context_encoder(dim, base_channels=8),
+        UpdateOperator(dim),
+    )
+    images = torch.rand(3, 3, 32, 48, generator=gen)
+    fmap, imap = fnet(images), inet(images)
+    frame_idx, centres = random_patch_centres(3, 4, fmap.shape[-2], fmap.shape[-1], gen)
+    gmap = extract_patches(fmap, frame_idx, centres)
+    context = extract_patches(imap, frame_idx, centres, radius=0)[:, :, 0, 0]
+    patch_idx = torch.arange(12).repeat_interleave(3)
+    dst_idx = torch.arange(3).repeat(12)
+    src_idx = frame_idx[patch_idx]
+    patch_uv = patch_grid(centres[patch_idx] + torch.randn(36, 2, generator=gen))
+    corr = patch_correlation(
+        gmap,
+        correlation_pyramid(fmap),
+        patch_idx,
+        dst_idx,
+        patch_uv,
+        chunk_size=10,
+        use_checkpoint=True,
+        grad_fraction=CORR_GRAD_FRACTION,
+        generator=gen,
+    )
+    out = op(torch.zeros(36, dim), context[patch_idx], corr, src_idx, dst_idx, patch_idx)
+    (out.delta.square().sum() + out.weight.sum()).backward()
+    for net in (fnet, inet):
+        assert net.conv1.weight.grad is not None and net.conv1.weight.grad.abs().sum() > 0
