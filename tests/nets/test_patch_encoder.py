@@ -7,6 +7,7 @@ from vokit.nets.patch_encoder import (
     context_encoder,
     extract_patches,
     feature_encoder,
+    gradient_biased_patch_centres,
     patch_grid,
     random_patch_centres,
 )
@@ -78,3 +79,14 @@ def test_patch_grid_is_row_major():
     assert grid.shape == (1, 3, 3, 2)
     torch.testing.assert_close(grid[0, 0, 2], torch.tensor([6.0, 1.0]))
     torch.testing.assert_close(grid[0, 2, 0], torch.tensor([4.0, 3.0]))
+
+
+def test_gradient_biased_centres_prefer_textured_regions(gen):
+    image = torch.full((2, 3, 48, 64), 0.5)
+    image[:, :, :, 32:] = torch.rand(2, 3, 48, 32, generator=gen)  # texture on the right half only
+    frame_idx, uv = gradient_biased_patch_centres(image, 10, gen)
+    assert frame_idx.tolist() == [0] * 10 + [1] * 10
+    assert (uv == uv.round()).all()
+    assert (uv[:, 0] >= 8).float().mean() > 0.9  # the 1/4-resolution texture starts at u = 8
+    _, uv_random = random_patch_centres(2, 10, 12, 16, gen)
+    assert (uv_random[:, 0] >= 8).float().mean() < 0.9

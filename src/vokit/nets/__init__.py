@@ -14,7 +14,14 @@ from vokit.nets.correlation import (
 )
 from vokit.nets.depth_decoder import DepthDecoder, DepthNet, disp_to_depth, sigmoid_to_inv_depth
 from vokit.nets.flow_net import FlowNet, FlowPrediction, local_correlation
-from vokit.nets.patch_encoder import BasicEncoder4, context_encoder, extract_patches, feature_encoder
+from vokit.nets.patch_encoder import (
+    BasicEncoder4,
+    context_encoder,
+    extract_patches,
+    feature_encoder,
+    gradient_biased_patch_centres,
+    random_patch_centres,
+)
 from vokit.nets.pose_net import PoseDecoder, PoseNet, pose_params_to_se3
 from vokit.nets.resnet import ResNetEncoder
 from vokit.nets.update_operator import UpdateOperator, UpdateOutput
@@ -37,9 +44,11 @@ __all__ = [
     "disp_to_depth",
     "extract_patches",
     "feature_encoder",
+    "gradient_biased_patch_centres",
     "local_correlation",
     "patch_correlation",
     "pose_params_to_se3",
+    "random_patch_centres",
     "sigmoid_to_inv_depth",
     "volume_correlation",
 ]

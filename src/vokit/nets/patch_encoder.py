@@ -14,6 +14,7 @@ bilinearly, so it also accepts sub-pixel centres.
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from jaxtyping import Float, Int
 from torch import Tensor, nn
 
@@ -172,6 +173,36 @@ def random_patch_centres(
     v = torch.randint(1, height - 1, (count,), generator=generator)
     frame_idx = torch.arange(num_frames).repeat_interleave(patches_per_frame)
     return frame_idx, torch.stack([u, v], dim=-1).float()
+
+
+def gradient_biased_patch_centres(
+    image: Float[Tensor, "N 3 H W"], patches_per_frame: int, generator: torch.Generator | None = None
+) -> tuple[Int[Tensor, " P"], Float[Tensor, "P 2"]]:
+    """The ``gradient_bias`` selector: draw 3M candidates per frame, keep the M with the strongest image gradient.
+
+    The score is the 4 x 4 average-pooled magnitude of forward differences of the channel-summed image at the
+    candidate's 1/4-resolution pixel (DPVO ``dpvo/net.py`` ``Patchifier``, ranked per frame here).
+
+    Args:
+        image: RGB in [0, 1] at full resolution (H and W at least 12).
+        patches_per_frame: M.
+        generator: optional CPU generator for reproducible draws.
+
+    Returns:
+        ``frame_idx`` (frame-major) and integer centres ``uv`` in 1/4-resolution pixels, as
+        :func:`random_patch_centres`.
+    """
+    gray = image.sum(dim=1)
+    grad_u = gray[:, :-1, 1:] - gray[:, :-1, :-1]
+    grad_v = gray[:, 1:, :-1] - gray[:, :-1, :-1]
+    score = F.avg_pool2d(torch.sqrt(grad_u**2 + grad_v**2)[:, None], 4, stride=4)[:, 0]
+    num_frames, height, width = score.shape
+    frame_idx, candidates = random_patch_centres(num_frames, 3 * patches_per_frame, height, width, generator)
+    candidates = candidates.to(image.device)
+    values = score[frame_idx.to(image.device), candidates[:, 1].long(), candidates[:, 0].long()]
+    best = values.view(num_frames, -1).topk(patches_per_frame, dim=1).indices
+    rows = (best + 3 * patches_per_frame * torch.arange(num_frames, device=best.device)[:, None]).reshape(-1)
+    return torch.arange(num_frames).repeat_interleave(patches_per_frame), candidates[rows]
 
 
 def patch_grid(centre_uv: Float[Tensor, "*batch 2"], radius: int = PATCH_SIZE // 2) -> Float[Tensor, "*batch p p 2"]:
