@@ -164,7 +164,8 @@ def random_patch_centres(
         generator: optional CPU generator for reproducible draws.
 
     Returns:
-        ``frame_idx`` of each patch (frame-major, ``P = N * M``) and its centre ``uv`` in 1/4-resolution pixels.
+        ``frame_idx`` of each patch (frame-major, ``P = N * M``) and its centre ``uv`` in 1/4-resolution pixels,
+        on the CPU (drawn there so that a seeded CPU generator reproduces them on any device).
     """
     if height < 3 or width < 3:
         raise ValueError(f"the feature map must be at least 3x3, got {height}x{width}")
@@ -190,7 +191,7 @@ def gradient_biased_patch_centres(
 
     Returns:
         ``frame_idx`` (frame-major) and integer centres ``uv`` in 1/4-resolution pixels, as
-        :func:`random_patch_centres`.
+        :func:`random_patch_centres`, on the image's device.
     """
     gray = image.sum(dim=1)
     grad_u = gray[:, :-1, 1:] - gray[:, :-1, :-1]
@@ -202,7 +203,7 @@ def gradient_biased_patch_centres(
     values = score[frame_idx.to(image.device), candidates[:, 1].long(), candidates[:, 0].long()]
     best = values.view(num_frames, -1).topk(patches_per_frame, dim=1).indices
     rows = (best + 3 * patches_per_frame * torch.arange(num_frames, device=best.device)[:, None]).reshape(-1)
-    return torch.arange(num_frames).repeat_interleave(patches_per_frame), candidates[rows]
+    return torch.arange(num_frames, device=image.device).repeat_interleave(patches_per_frame), candidates[rows]
 
 
 def patch_grid(centre_uv: Float[Tensor, "*batch 2"], radius: int = PATCH_SIZE // 2) -> Float[Tensor, "*batch p p 2"]:
