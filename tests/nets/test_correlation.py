@@ -133,6 +133,8 @@ def test_volume_lookup_equals_the_window_forms_with_gradients(gen):
     got = grads(volume_correlation(volume, patch_idx, dst_idx, patch_uv))
     for x, y in zip(got, ref, strict=True):
         assert (x - y).abs().max() < 1e-10
+    sampled = patch_correlation(gmap, correlation_pyramid(fmap), patch_idx, dst_idx, patch_uv, form="sample")
+    assert (got[0] - sampled.detach()).abs().max() < 1e-5  # against form (b) directly, as section 4.2 asks
     out32 = volume_correlation(
         correlation_volume(gmap.float(), [f.float() for f in pyramid]), patch_idx, dst_idx, patch_uv.float()
     )
