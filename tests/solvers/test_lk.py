@@ -1,0 +1,145 @@
+import math
+
+import pytest
+import torch
+
+from vokit.solvers.lk import from_level, image_pyramid, lk_track, lk_track_fb, sample_image, to_level
+
+HEIGHT, WIDTH = 96, 128
+
+
+def _texture_spectrum(gen: torch.Generator, blur_px: float = 3.0) -> torch.Tensor:
+    """Fourier spectrum of a periodic random texture low-passed by a Gaussian of ``blur_px`` pixels."""
+    noise = torch.randn(HEIGHT, WIDTH, generator=gen, dtype=torch.float64)
+    fv = torch.fft.fftfreq(HEIGHT, dtype=torch.float64)[:, None]
+    fu = torch.fft.fftfreq(WIDTH, dtype=torch.float64)[None, :]
+    return torch.fft.fft2(noise) * torch.exp(-2 * (math.pi * blur_px) ** 2 * (fu**2 + fv**2))
+
+
+def _shifted(spectrum: torch.Tensor, du: float, dv: float) -> torch.Tensor:
+    """Exact (Fourier) shift: ``out(u, v) = image(u - du, v - dv)``, so content moves by ``(du, dv)``."""
+    fv = torch.fft.fftfreq(HEIGHT, dtype=torch.float64)[:, None]
+    fu = torch.fft.fftfreq(WIDTH, dtype=torch.float64)[None, :]
+    image = torch.fft.ifft2(spectrum * torch.exp(-2j * math.pi * (fu * du + fv * dv))).real
+    return image / torch.fft.ifft2(spectrum).real.std()
+
+
+def _centres(gen: torch.Generator, count: int, margin: int = 16) -> torch.Tensor:
+    """Integer patch centres (as patchvo draws them), away from the border."""
+    span = torch.tensor([WIDTH - 2.0 * margin, HEIGHT - 2.0 * margin])
+    return (torch.rand(count, 2, generator=gen) * span + margin).round()
+
+
+def _track_pairs(shifts, num_levels, gen, count=150, **kwargs):
+    """Frame 0 is the texture; frame n (n >= 1) is it shifted by shifts[n - 1]; patches of frame 0 track into each."""
+    spectrum = _texture_spectrum(gen)
+    frames = torch.stack([_shifted(spectrum, 0.0, 0.0)] + [_shifted(spectrum, *s) for s in shifts]).float()
+    pyramid = image_pyramid(frames, num_levels)
+    src_uv = _centres(gen, count).repeat(len(shifts), 1)
+    dst_idx = torch.arange(1, len(shifts) + 1).repeat_interleave(count)
+    src_idx = torch.zeros_like(dst_idx)
+    track = lk_track_fb(pyramid, pyramid, src_idx, dst_idx, src_uv, src_uv.clone(), **kwargs)
+    truth = src_uv + torch.tensor(shifts, dtype=torch.float32)[dst_idx - 1]
+    return track, (track.dst_uv - truth).norm(dim=-1), dst_idx
+
+
+def test_recovers_subpixel_shifts_to_005_px(gen):
+    shifts = [(1.3, -0.7), (-0.4, 0.25)]
+    track, err, dst_idx = _track_pairs(shifts, 3, gen)
+    for n in (1, 2):  # two frame pairs in one batched call
+        pair = err[dst_idx == n]
+        assert pair.median() < 0.02
+        assert pair.quantile(0.95) < 0.05
+    assert track.valid.all()
+    assert (track.weight > 0.5).float().mean() > 0.95
+
+
+def test_bicubic_sampling_removes_the_bilinear_bias(gen):
+    _, err_cubic, _ = _track_pairs([(1.3, -0.7)], 3, gen)
+    gen.manual_seed(0)
+    _, err_linear, _ = _track_pairs([(1.3, -0.7)], 3, gen, interpolation="bilinear")
+    assert err_cubic.median() < 0.5 * err_linear.median()
+
+
+def test_pyramid_recovers_a_large_shift(gen):
+    shift = [(6.0, -4.5)]
+    track, err, _ = _track_pairs(shift, 4, gen)
+    confident = track.weight.min(dim=-1).values > 0.5
+    assert confident.float().mean() > 0.7
+    assert err[confident].quantile(0.95) < 0.05
+    assert (err < 0.05).float().mean() > 0.8
+    gen.manual_seed(0)
+    _, err_flat, _ = _track_pairs(shift, 1, gen)  # without the pyramid most patches fail
+    assert (err_flat < 0.05).float().mean() < 0.5
+
+
+def test_forward_backward_confidence_flags_occluded_patches(gen):
+    spectrum = _texture_spectrum(gen)
+    source = _shifted(spectrum, 0.0, 0.0)
+    target = _shifted(spectrum, 1.3, -0.7)
+    other = _shifted(_texture_spectrum(gen), 0.0, 0.0)
+    target[:, : WIDTH // 2] = other[:, : WIDTH // 2]  # left half occluded by an unrelated texture
+    pyramid_src = image_pyramid(source[None].float(), 3)
+    pyramid_dst = image_pyramid(target[None].float(), 3)
+    src_uv = _centres(gen, 300)
+    occluded = src_uv[:, 0] < WIDTH // 2 - 12
+    visible = src_uv[:, 0] > WIDTH // 2 + 12
+    idx = torch.zeros(300, dtype=torch.long)
+    track = lk_track_fb(pyramid_src, pyramid_dst, idx, idx, src_uv, src_uv.clone())
+    weight = track.weight.min(dim=-1).values
+    assert weight[visible].median() > 0.9
+    assert weight[occluded].median() < 0.2
+    assert weight[occluded].mean() < 0.5 * weight[visible].mean()
+
+
+def test_forward_track_without_check_has_unit_weight_where_valid(gen):
+    spectrum = _texture_spectrum(gen)
+    frames = torch.stack([_shifted(spectrum, 0.0, 0.0), _shifted(spectrum, 0.5, 0.5)]).float()
+    pyramid = image_pyramid(frames, 2)
+    src_uv = torch.tensor([[40.0, 40.0], [0.0, 50.0]])  # the second window leaves the image
+    track = lk_track(pyramid, pyramid, torch.tensor([0, 0]), torch.tensor([1, 1]), src_uv, src_uv.clone())
+    assert track.valid.tolist() == [True, False]
+    assert track.weight.tolist() == [[1.0, 1.0], [0.0, 0.0]]
+    torch.testing.assert_close(track.dst_uv[1], src_uv[1])  # invalid tracks keep the initial position
+    assert (track.dst_uv[0] - src_uv[0] - 0.5).abs().max() < 0.05
+
+
+def test_sampling_is_exact_on_pixels_and_on_quadratics():
+    v, u = torch.meshgrid(
+        torch.arange(10.0, dtype=torch.float64), torch.arange(12.0, dtype=torch.float64), indexing="ij"
+    )
+    image = (0.3 * u * u - 0.2 * u * v + 0.1 * v * v + u - 2 * v)[None]
+    uv = torch.tensor([[[3.0, 4.0], [5.25, 2.5], [7.7, 6.1]]], dtype=torch.float64)
+    expected = (
+        0.3 * uv[..., 0] ** 2 - 0.2 * uv[..., 0] * uv[..., 1] + 0.1 * uv[..., 1] ** 2 + uv[..., 0] - 2 * uv[..., 1]
+    )
+    idx = torch.tensor([0])
+    torch.testing.assert_close(sample_image(image, idx, uv), expected)  # Catmull-Rom reproduces quadratics
+    torch.testing.assert_close(sample_image(image, idx, uv[:, :1], "bilinear"), expected[:, :1])
+    ramp = (2 * u - v)[None]
+    torch.testing.assert_close(sample_image(ramp, idx, uv, "bilinear"), 2 * uv[..., 0] - uv[..., 1])
+
+
+def test_level_mapping_matches_average_pooling():
+    image = torch.arange(64.0).view(1, 8, 8)
+    pyramid = image_pyramid(image, 3)
+    assert [tuple(level.shape) for level in pyramid] == [(1, 8, 8), (1, 4, 4), (1, 2, 2)]
+    # the 2 x 2 block centred at level-0 (2.5, 4.5) is level-1 pixel (1, 2); a linear image pools exactly
+    torch.testing.assert_close(to_level(torch.tensor([2.5, 4.5]), 1), torch.tensor([1.0, 2.0]))
+    torch.testing.assert_close(pyramid[1][0, 2, 1], image[0, 4:6, 2:4].mean())
+    uv = torch.tensor([[3.7, -0.2]])
+    torch.testing.assert_close(from_level(to_level(uv, 2), 2), uv)
+
+
+def test_bad_arguments_raise():
+    pyramid = image_pyramid(torch.rand(1, 8, 8), 2)
+    uv = torch.zeros(2, 2)
+    idx = torch.zeros(2, dtype=torch.long)
+    with pytest.raises(ValueError, match="depth"):
+        lk_track(pyramid, pyramid[:1], idx, idx, uv, uv)
+    with pytest.raises(Exception):  # noqa: B017 - a ValueError, or the annotation check under the test suite
+        lk_track(pyramid, pyramid, idx, idx, uv, uv[:1])
+    with pytest.raises(ValueError, match="fb_sigma_px"):
+        lk_track_fb(pyramid, pyramid, idx, idx, uv, uv, fb_sigma_px=0.0)
+    with pytest.raises(ValueError, match="num_levels"):
+        image_pyramid(torch.rand(1, 8, 8), 0)
