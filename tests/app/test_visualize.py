@@ -6,7 +6,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vokit.engine.visualize import (
+from vokit.app.visualize import panel, resize_rgb, save_rgb
+from vokit.methods.panels import (
     WHEEL_SEGMENTS,
     colorize,
     colormap,
@@ -16,9 +17,6 @@ from vokit.engine.visualize import (
     flow_wheel_legend,
     inv_depth_range,
     mask_overlay,
-    panel,
-    resize_rgb,
-    save_rgb,
 )
 
 # Baker et al. (IJCV 2011) colour wheel: segment starts are red, yellow, green, cyan, blue, magenta.
