@@ -325,3 +325,20 @@ def test_json_ready_replaces_non_finite_numbers() -> None:
              "d": np.int64(3), "e": "text"}
     assert json_ready(value) == {"a": None, "b": [1.5, None, [2.0, None]], "c": 0.5, "d": 3, "e": "text"}
     json.dumps(json_ready(value), allow_nan=False)
+
+
+def test_depth_metrics_merged_per_frame_equal_one_call() -> None:
+    from vokit.app.outputs import merge_depth_metrics
+    from vokit.metrics import eigen_depth_metrics
+
+    gen = torch.Generator().manual_seed(3)
+    gts = [torch.rand(12, 16, generator=gen) * 20 + 0.5 for _ in range(5)]
+    preds = [torch.rand(12, 16, generator=gen) * 3 + 0.1 for _ in range(5)]
+    whole = eigen_depth_metrics(gts, preds, pred_kind="depth", crop="none", max_depth_m=80.0, median_scaling=True)
+    parts = [eigen_depth_metrics([g], [p], pred_kind="depth", crop="none", max_depth_m=80.0, median_scaling=True)
+             for g, p in zip(gts, preds, strict=True)]
+    merged = merge_depth_metrics(parts)
+    assert merged.mean == whole.mean and merged.ratio_median == whole.ratio_median
+    assert math.isclose(merged.ratio_std, whole.ratio_std, rel_tol=1e-12)
+    torch.testing.assert_close(merged.per_image, whole.per_image, rtol=0, atol=0)
+    torch.testing.assert_close(merged.abs_rel_hist, whole.abs_rel_hist, rtol=0, atol=0)

@@ -90,20 +90,24 @@ class Evaluation:
 class EvaluationAccumulator:
     """Collects what the evaluation needs one finished frame at a time, loading only the ground truth it uses.
 
+    Depth is scored per frame as it arrives (the Eigen metrics are per image; the parts are merged in
+    :meth:`finish`), so no depth map is kept.
+
     Args:
         sequence: the frames being run (ground truth is read with its per-field accessors).
         with_flow: the prediction has forward flow.
         with_motion_mask: the prediction has motion masks.
+        depth_crop: ``"none"`` (valid ground truth ``1e-3 < z < 80`` m) or ``"garg"`` (KITTI raw LiDAR).
     """
 
-    def __init__(self, sequence: FrameSequence, with_flow: bool, with_motion_mask: bool) -> None:
+    def __init__(self, sequence: FrameSequence, with_flow: bool, with_motion_mask: bool,
+                 depth_crop: str = "none") -> None:
         self.sequence = sequence
         self.with_flow = with_flow and sequence.has_flow
         self.with_mask = with_motion_mask and sequence.has_motion_mask
-        self.gt_depth: list[Tensor] = []
-        self.pred_depth: list[Tensor] = []
-        self.gt_moving: list[Tensor] = []
-        self.pred_moving: list[Tensor] = []
+        self.depth_crop = depth_crop
+        self.depth_parts: list[DepthMetrics] = []
+        self.moving_parts: list[DepthMetrics] = []
         self.gt_flow: list[Tensor] = []
         self.pred_flow: list[Tensor] = []
         self.flow_fg: list[Tensor] = []
@@ -123,13 +127,17 @@ class EvaluationAccumulator:
         mask = s.motion_mask(frame.index) if need_mask else None
         gt_depth = s.depth(frame.index) if s.has_depth else None
         if gt_depth is not None:
+            from vokit.metrics import eigen_depth_metrics
+
             gt = torch.where(gt_depth < EVAL_MAX_DEPTH_M, gt_depth, 0.0)
             if bool((gt > 0).any()):
-                self.gt_depth.append(gt)
-                self.pred_depth.append(frame.depth)
+                self.depth_parts.append(eigen_depth_metrics(
+                    [gt], [frame.depth], pred_kind="depth", crop=self.depth_crop,  # type: ignore[arg-type]
+                    max_depth_m=EVAL_MAX_DEPTH_M, median_scaling=True))
             if mask is not None and bool(((gt > 0) & mask).any()):
-                self.gt_moving.append(torch.where(mask, gt, 0.0))
-                self.pred_moving.append(frame.depth)
+                self.moving_parts.append(eigen_depth_metrics(
+                    [torch.where(mask, gt, 0.0)], [frame.depth], pred_kind="depth", crop="none",
+                    max_depth_m=EVAL_MAX_DEPTH_M, median_scaling=True))
         if self.with_flow and frame.flow_to_next is not None:
             gt_flow = s.flow(frame.index)
             if gt_flow is not None:
@@ -140,29 +148,24 @@ class EvaluationAccumulator:
             self.gt_masks.append(mask)
             self.pred_masks.append(frame.motion_mask)
 
-    def finish(self, prediction: SequencePrediction, depth_crop: str = "none") -> Evaluation | None:
+    def finish(self, prediction: SequencePrediction) -> Evaluation | None:
         """The evaluation of everything added (and the trajectory of ``prediction``); None without ground truth.
 
         Args:
             prediction: the run's prediction (its trajectory is evaluated here).
-            depth_crop: ``"none"`` (valid ground truth ``1e-3 < z < 80`` m) or ``"garg"`` (KITTI raw LiDAR).
         """
-        from vokit.metrics import eigen_depth_metrics, evaluate_trajectory, flow_metrics
+        from vokit.metrics import evaluate_trajectory, flow_metrics
 
         if not self.has_ground_truth:
             return None
         notes: dict[str, str] = {}
         depth = moving = trajectory = flow = masks = None
-        if self.gt_depth:
-            result = eigen_depth_metrics(self.gt_depth, self.pred_depth, pred_kind="depth",
-                                         crop=depth_crop,  # type: ignore[arg-type]
-                                         max_depth_m=EVAL_MAX_DEPTH_M, median_scaling=True)
-            depth = (result, len(self.gt_depth))
+        if self.depth_parts:
+            depth = (merge_depth_metrics(self.depth_parts), len(self.depth_parts))
         elif self.sequence.has_depth:
             notes["depth"] = "no frame has valid ground-truth depth"
-        if self.gt_moving:
-            moving = (eigen_depth_metrics(self.gt_moving, self.pred_moving, pred_kind="depth", crop="none",
-                                          max_depth_m=EVAL_MAX_DEPTH_M, median_scaling=True), len(self.gt_moving))
+        if self.moving_parts:
+            moving = (merge_depth_metrics(self.moving_parts), len(self.moving_parts))
         if self.sequence.world_from_cam is not None:
             ref_poses = self.sequence.world_from_cam[prediction.indices]
             try:
@@ -202,7 +205,8 @@ def evaluate_prediction(
     Returns:
         The evaluation, or None when the sequence has no ground truth at all.
     """
-    acc = EvaluationAccumulator(sequence, prediction.flow is not None, prediction.motion_mask is not None)
+    acc = EvaluationAccumulator(sequence, prediction.flow is not None, prediction.motion_mask is not None,
+                                depth_crop)
     n = int(prediction.indices.shape[0])
     empty = torch.empty(3, 0, 0)
     for k in range(n):
@@ -211,7 +215,35 @@ def evaluate_prediction(
             flow_to_next=None if prediction.flow is None or k >= n - 1 else prediction.flow[k],
             motion_mask=None if prediction.motion_mask is None else prediction.motion_mask[k],
         ))
-    return acc.finish(prediction, depth_crop)
+    return acc.finish(prediction)
+
+
+def merge_depth_metrics(parts: Sequence[DepthMetrics]) -> DepthMetrics:
+    """Eigen depth metrics of several image sets as one (what `eigen_depth_metrics` returns for all images at once).
+
+    Per-image metrics, counts and ratios are concatenated, histograms summed; the mean is over images and the
+    ratio statistics are recomputed (``numpy.median`` and the population std of ``ratio / median``).
+
+    Args:
+        parts: results with the same protocol, median-scaled.
+    """
+    import dataclasses
+
+    from vokit.metrics.depth import DepthErrors
+
+    per_image = torch.cat([p.per_image for p in parts])
+    ratios = torch.cat([p.scale_ratios for p in parts if p.scale_ratios is not None])
+    median = float(np.median(ratios.numpy())) if ratios.numel() else float("nan")
+    return dataclasses.replace(
+        parts[0],
+        mean=DepthErrors(*(float(v) for v in per_image.mean(0))),
+        per_image=per_image,
+        n_valid=torch.cat([p.n_valid for p in parts]),
+        scale_ratios=ratios,
+        ratio_median=median,
+        ratio_std=float((ratios / median).std(correction=0)) if ratios.numel() else float("nan"),
+        abs_rel_hist=torch.stack([p.abs_rel_hist for p in parts]).sum(0),
+    )
 
 
 SUMMARY_COLUMNS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -284,7 +316,8 @@ class FrameWriter:
     """Writes each finished frame's files as it comes: depth PNG and preview, flow preview, motion mask and overlay.
 
     The depth previews share one inverse-depth range, taken from the first frame. The images of the few frames the
-    report panel shows are kept (:attr:`panel_images`), so that no image is decoded twice.
+    report panel shows are kept (:attr:`panel_images`), so that no image is decoded twice. :meth:`add` may be
+    called from several threads at once (PNG encoding releases the GIL), as the run pipeline does.
 
     Args:
         out: the run folder.
@@ -293,6 +326,8 @@ class FrameWriter:
     """
 
     def __init__(self, out: Path, n_frames: int, progress: bool = False) -> None:
+        import threading
+
         from tqdm.auto import tqdm
 
         self.out = out
@@ -302,6 +337,7 @@ class FrameWriter:
         self.panel_positions = panel_frames(n_frames)
         self.panel_images: dict[int, Tensor] = {}
         self._inv_depth_max: float | None = None
+        self._lock = threading.Lock()
         self._bar = tqdm(total=n_frames, desc="writing", unit="frame", disable=not progress, dynamic_ncols=True,
                          leave=False)
 
@@ -314,11 +350,15 @@ class FrameWriter:
         from vokit.methods.panels import depth_preview, flow_to_color, inv_depth_range, mask_overlay
 
         out, k = self.out, frame.position
-        if self._inv_depth_max is None:
-            self._inv_depth_max = inv_depth_range(frame.depth)
+        with self._lock:
+            if self._inv_depth_max is None:
+                self._inv_depth_max = inv_depth_range(frame.depth)
+            inv_depth_max = self._inv_depth_max
+            if k in self.panel_positions:
+                self.panel_images[k] = frame.image
         stem = f"{k:06d}.png"
-        self.too_far += write_depth_png(out / "depth" / stem, frame.depth, DEPTH_PNG_UNITS)
-        save_rgb(out / "depth_preview" / stem, depth_preview(frame.depth, self._inv_depth_max or None))
+        too_far = write_depth_png(out / "depth" / stem, frame.depth, DEPTH_PNG_UNITS, compress_level=1)
+        save_rgb(out / "depth_preview" / stem, depth_preview(frame.depth, inv_depth_max or None))
         if frame.flow_to_next is not None:
             save_rgb(out / "flow_preview" / stem, flow_to_color(frame.flow_to_next))
         if frame.motion_mask is not None:
@@ -327,9 +367,9 @@ class FrameWriter:
             probability = np.rint(np.clip(m.numpy(), 0.0, 1.0) * 255.0).astype(np.uint8)
             Image.fromarray(probability).save(out / "motion_mask" / stem, compress_level=1)
             save_rgb(out / "motion_mask_preview" / stem, mask_overlay(frame.image, m))
-        if k in self.panel_positions:
-            self.panel_images[k] = frame.image
-        self._bar.update(1)
+        with self._lock:
+            self.too_far += too_far
+            self._bar.update(1)
 
     def close(self) -> None:
         """Close the progress bar."""

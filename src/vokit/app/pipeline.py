@@ -32,7 +32,9 @@ import os
 import shutil
 import sys
 import time
+from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -396,18 +398,33 @@ def _execute(job: RunJob, baselines: Sequence[RunResult] = ()) -> RunResult:
     start = time.perf_counter()
     n = len(sequence)
     writer = FrameWriter(out, n, job.progress)
-    evaluator = EvaluationAccumulator(sequence, "flow" in method.outputs, "motion_mask" in method.outputs)
+    evaluator = EvaluationAccumulator(sequence, "flow" in method.outputs, "motion_mask" in method.outputs,
+                                      job.depth_crop)
 
-    def on_frame(frame: FrameResult) -> None:
-        writer.add(frame)
-        evaluator.add(frame)
+    # Frame files are encoded on worker threads (PNG encoding and numpy release the GIL) and the evaluation is
+    # accumulated on one more, in order, while the networks run; at most `backlog` frames wait.
+    workers = max(1, min(4, os.cpu_count() or 1))
+    backlog = 2 * job.batch_size + 2 * workers
+    waiting: deque[Future[None]] = deque()
+    with ThreadPoolExecutor(workers, thread_name_prefix="vokit-write") as write_pool, \
+            ThreadPoolExecutor(1, thread_name_prefix="vokit-eval") as eval_pool:
 
-    prediction = method.infer(loaded.model, sequence, device=job.device, batch_size=job.batch_size,
-                              show_progress=job.progress, on_frame=on_frame)
-    writer.close()
+        def on_frame(frame: FrameResult) -> None:
+            waiting.append(write_pool.submit(writer.add, frame))
+            waiting.append(eval_pool.submit(evaluator.add, frame))
+            while len(waiting) > 2 * backlog:
+                waiting.popleft().result()
+
+        try:
+            prediction = method.infer(loaded.model, sequence, device=job.device, batch_size=job.batch_size,
+                                      show_progress=job.progress, on_frame=on_frame)
+        finally:
+            while waiting:
+                waiting.popleft().result()
+            writer.close()
     write_tum_trajectory(out / "trajectory_tum.txt", prediction.timestamps, prediction.world_from_cam)
     write_kitti_trajectory(out / "trajectory_kitti.txt", prediction.world_from_cam)
-    evaluation = evaluator.finish(prediction, job.depth_crop)
+    evaluation = evaluator.finish(prediction)
     metrics = None
     if evaluation is not None:
         metrics = {"sequence": sequence.name, "method": method.name, "n_frames": int(prediction.indices.shape[0]),

@@ -107,13 +107,16 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
 
-def write_png16(path: str | Path, array: np.ndarray, text: dict[str, str] | None = None) -> None:
+def write_png16(
+    path: str | Path, array: np.ndarray, text: dict[str, str] | None = None, compress_level: int = 6
+) -> None:
     """Write a uint16 array (H, W) grey or (H, W, 3) RGB as a 16-bit PNG, losslessly.
 
     Args:
         path: the output file (parent folders are created).
         array: uint16 values; other integer types are accepted when they fit in [0, 65535].
         text: optional ``tEXt`` entries (Latin-1 keyword -> text), e.g. the depth scale.
+        compress_level: zlib level, 0-9 (1: several times faster, somewhat larger files).
     """
     a = np.asarray(array)
     if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] != 3):
@@ -131,7 +134,7 @@ def write_png16(path: str | Path, array: np.ndarray, text: dict[str, str] | None
     ihdr = struct.pack(">IIBBBBB", w, h, 16, color_type, 0, 0, 0)
     texts = b"".join(_chunk(b"tEXt", f"{k}\0{v}".encode("latin-1")) for k, v in (text or {}).items())
     data = b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + texts
-    data += _chunk(b"IDAT", zlib.compress(raw, 6)) + _chunk(b"IEND", b"")
+    data += _chunk(b"IDAT", zlib.compress(raw, compress_level)) + _chunk(b"IEND", b"")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
