@@ -164,11 +164,17 @@ def colorize(
         lo, hi = np.percentile(x[known], (5.0, 95.0)) if known.any() else (0.0, 1.0)
         vmin = float(lo) if vmin is None else vmin
         vmax = float(hi) if vmax is None else vmax
-    lut = _colormap(cmap, 256).numpy().astype(np.float32)
-    lut = np.concatenate([lut, np.zeros((1, 3), np.float32)])  # the last row colours unknown pixels black
+    lut = _lut_channels(cmap)
     t = np.clip(np.nan_to_num((x - np.float32(vmin)) / np.float32(max(vmax - vmin, 1e-12))), 0.0, 1.0)
-    index = np.where(known, np.rint(t * 255.0).astype(np.int64), 256)
-    return torch.from_numpy(np.ascontiguousarray(lut[index].transpose(2, 0, 1)))
+    index = np.where(known, np.rint(t * 255.0).astype(np.intp), 256)
+    return torch.from_numpy(np.take(lut, index, axis=1))  # (3, H, W); np.take beats fancy indexing here
+
+
+@functools.lru_cache(maxsize=8)
+def _lut_channels(cmap: str) -> np.ndarray:
+    """The colour map as float32 channels first (3, 257); the last column colours unknown pixels black."""
+    lut = _colormap(cmap, 256).numpy().astype(np.float32)
+    return np.ascontiguousarray(np.concatenate([lut, np.zeros((1, 3), np.float32)]).T)
 
 
 def inv_depth_range(depth: Float[Tensor, "H W"], percentile: float = 95.0) -> float:
