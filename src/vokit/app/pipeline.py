@@ -97,7 +97,8 @@ class RunResult:
         method: the method's registry name.
         sequence_name: the sequence's name.
         n_frames: frames processed.
-        frames_per_second: inference throughput (image decoding and the networks).
+        frames_per_second: inference throughput (image decoding and the networks, while the frame writers run
+            on other threads; see `SequencePrediction.frames_per_second`).
         end_to_end_frames_per_second: frames over the whole run (inference, files, evaluation, plots, report).
         weights: the checkpoint file used.
         metrics: the content of ``metrics.json`` (None without ground truth).

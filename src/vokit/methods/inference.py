@@ -122,7 +122,9 @@ class SequencePrediction:
         world_from_cam: chained trajectory, frame 0 at the identity, SE(3) ``[t, q_xyzw]`` (float64).
         flow: forward flow of frame k to frame k + 1 in pixels of the sequence's images (with a flow network).
         motion_mask: soft moving-object mask in [0, 1] per frame (with a flow network).
-        frames_per_second: inference throughput: image decoding and the networks, not ``on_frame`` callbacks.
+        frames_per_second: inference throughput: wall time of image decoding and the networks, without the time
+            spent in ``on_frame`` (work it hands to other threads still shares the CPU, so with a busy writer this
+            is below the throughput of inference alone).
         network_input_size: (H, W) of the network inputs (padding included).
         patches: per-frame patch centres ``(x, y)`` in pixels of the sequence's images (patch-based methods).
     """
