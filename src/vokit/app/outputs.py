@@ -343,9 +343,8 @@ class FrameWriter:
 
     def add(self, frame: FrameResult) -> None:
         """Write one frame's files (named by its position in the run)."""
-        from PIL import Image
-
         from vokit.app.visualize import save_rgb
+        from vokit.data.image_io import write_png8
         from vokit.data.writers import write_depth_png
         from vokit.methods.panels import depth_preview, flow_to_color, inv_depth_range, mask_overlay
 
@@ -363,9 +362,8 @@ class FrameWriter:
             save_rgb(out / "flow_preview" / stem, flow_to_color(frame.flow_to_next))
         if frame.motion_mask is not None:
             m = frame.motion_mask.detach().cpu()
-            (out / "motion_mask").mkdir(exist_ok=True)
             probability = np.rint(np.clip(m.numpy(), 0.0, 1.0) * 255.0).astype(np.uint8)
-            Image.fromarray(probability).save(out / "motion_mask" / stem, compress_level=1)
+            write_png8(out / "motion_mask" / stem, probability)
             save_rgb(out / "motion_mask_preview" / stem, mask_overlay(frame.image, m))
         with self._lock:
             self.too_far += too_far

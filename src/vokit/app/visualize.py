@@ -93,10 +93,9 @@ def save_rgb(path: str | Path, image: Float[Tensor, "3 H W"]) -> Path:
     Returns:
         The path.
     """
-    from PIL import Image
+    from vokit.data.image_io import write_png8
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     array = np.rint(np.clip(image.detach().cpu().float().numpy(), 0.0, 1.0) * 255.0).astype(np.uint8)
-    Image.fromarray(np.ascontiguousarray(array.transpose(1, 2, 0))).save(path, compress_level=1)
+    write_png8(path, array.transpose(1, 2, 0))
     return path
