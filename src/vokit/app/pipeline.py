@@ -29,7 +29,6 @@ evaluation is accumulated as frames finish, in the inference pass. A run reports
 
 import json
 import os
-import shutil
 import sys
 import time
 from collections import deque
@@ -55,6 +54,7 @@ from vokit.app.outputs import (
     write_plots,
     write_run_report,
 )
+from vokit.data.output_folder import OutputFolder, abandon_output_folder, finish_output_folder, prepare_output_folder
 from vokit.data.sequence import Sequence as FrameSequence
 from vokit.engine.configs import ExperimentConfig
 from vokit.errors import VokitError
@@ -64,7 +64,7 @@ from vokit.metrics.mask import mask_iou
 from vokit.metrics.serialize import json_ready
 
 __all__ = [
-    "BASELINE_DIR", "COMPACT_COLUMNS", "DEMO_FRAMES", "RUN_OUTPUTS", "LoadedModel", "RunResult", "RunSource",
+    "BASELINE_DIR", "COMPACT_COLUMNS", "DEMO_FRAMES", "LoadedModel", "RunResult", "RunSource",
     "demo", "format_summary", "load_model", "mask_iou", "open_source", "prepare_output_dir", "resolve_weights",
     "run_sequence", "select_frames", "shipped_weights_path", "summary_row",
 ]
@@ -77,12 +77,6 @@ DEMO_BASELINE = registry.BASELINE_METHOD
 
 DEMO_FRAMES = 24
 """Frames of the ``vokit demo`` street sequence."""
-
-RUN_OUTPUTS: tuple[str, ...] = (
-    "trajectory_tum.txt", "trajectory_kitti.txt", "depth", "depth_preview", "flow_preview", "motion_mask",
-    "motion_mask_preview", "plots", "metrics.json", "config.yaml", "report.html",
-)
-"""Files and folders a run writes; ``overwrite=True`` replaces exactly these."""
 
 BASELINE_DIR = f"baseline-{DEMO_BASELINE}"
 """Sub-folder of the demo's run folder holding the baseline run."""
@@ -125,45 +119,23 @@ class RunResult:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def prepare_output_dir(out: str | Path, overwrite: bool = False, extra_outputs: Sequence[str] = ()) -> Path:
+def prepare_output_dir(out: str | Path, overwrite: bool = False) -> OutputFolder:
     """Create the run folder and check that it can be written, before any work is done.
 
     Args:
         out: the folder (created with its parents).
-        overwrite: replace an earlier run's outputs (:data:`RUN_OUTPUTS` and ``extra_outputs``) in ``out``; other
-            files are kept. Without it, a folder holding any of those outputs is an error.
-        extra_outputs: further names to replace (e.g. the demo's baseline folder).
+        overwrite: replace an earlier vokit run in ``out``: exactly the files its manifest lists
+            (`vokit.data.output_folder`); a folder holding anything else (a dataset, a training run, a user's file)
+            is refused, naming the file.
 
     Returns:
-        The folder.
+        The prepared, empty folder; :func:`_execute` records what it writes there.
 
     Raises:
-        VokitError: the folder cannot be created or written, or holds an earlier run and ``overwrite`` is False.
+        VokitError: the folder cannot be created or written, is not empty and ``overwrite`` is False, or holds
+            files that are not an earlier run's.
     """
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise VokitError("the output path exists and is not a folder", out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise VokitError(f"cannot create the output folder: {err.strerror or err}", out) from None
-    probe = out / f".vokit-write-test-{os.getpid()}"
-    try:
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as err:
-        raise VokitError(f"the output folder is not writable: {err.strerror or err}", out) from None
-    existing = [name for name in (*RUN_OUTPUTS, *extra_outputs) if (out / name).exists()]
-    if existing and not overwrite:
-        raise VokitError(f"the output folder already holds a run ({', '.join(existing[:3])}, ...); choose another "
-                         "--out or pass --overwrite", out)
-    for name in existing:
-        target = out / name
-        if target.is_dir() and not target.is_symlink():
-            shutil.rmtree(target)
-        else:
-            target.unlink()
-    return out
+    return prepare_output_folder(out, "run", overwrite)
 
 
 def shipped_weights_path(method: str) -> Path:
@@ -411,6 +383,7 @@ def _execute(job: RunJob, baselines: Sequence[RunResult] = ()) -> RunResult:
             ThreadPoolExecutor(1, thread_name_prefix="vokit-eval") as eval_pool:
 
         def on_frame(frame: FrameResult) -> None:
+            _check_finite_frame(frame, loaded.weights)
             waiting.append(write_pool.submit(writer.add, frame))
             waiting.append(eval_pool.submit(evaluator.add, frame))
             while len(waiting) > 2 * backlog:
@@ -423,6 +396,10 @@ def _execute(job: RunJob, baselines: Sequence[RunResult] = ()) -> RunResult:
             while waiting:
                 waiting.popleft().result()
             writer.close()
+    if not bool(torch.isfinite(prediction.world_from_cam).all()):
+        bad = int((~torch.isfinite(prediction.world_from_cam).all(-1)).nonzero()[0, 0])
+        raise VokitError(f"the model predicted a non-finite pose at frame {bad} of the run; these weights are "
+                         "unusable on this sequence (nothing after the frame files was written)", loaded.weights)
     write_tum_trajectory(out / "trajectory_tum.txt", prediction.timestamps, prediction.world_from_cam)
     write_kitti_trajectory(out / "trajectory_kitti.txt", prediction.world_from_cam)
     evaluation = evaluator.finish(prediction)
@@ -470,6 +447,8 @@ def _execute(job: RunJob, baselines: Sequence[RunResult] = ()) -> RunResult:
     ]
     if not metrics:
         summary.append("No ground truth: nothing to evaluate.")
+    elif evaluation is not None:
+        summary += evaluation.verdicts
     write_run_report(out, f"vokit run: {method.name} on {sequence.name}", rows, metrics, figures, summary, info)
     elapsed = time.perf_counter() - start
     info["total_seconds"] = round(elapsed, 2)
@@ -480,6 +459,25 @@ def _execute(job: RunJob, baselines: Sequence[RunResult] = ()) -> RunResult:
                      frames_per_second=prediction.frames_per_second,
                      end_to_end_frames_per_second=n_frames / max(elapsed, 1e-9), weights=loaded.weights,
                      metrics=metrics, report=out / "report.html", prediction=prediction, baselines=tuple(baselines))
+
+
+def _check_finite_frame(frame: FrameResult, weights: Path) -> None:
+    """Stop the run (exit 2) on a non-finite prediction, naming the frame and the checkpoint."""
+    for what, value in (("depth", frame.depth), ("flow", frame.flow_to_next), ("motion mask", frame.motion_mask)):
+        if value is not None and not bool(torch.isfinite(value).all()):
+            raise VokitError(f"the model predicted non-finite {what} at frame {frame.position} of the run (sequence "
+                             f"index {frame.index}); these weights are unusable on this sequence", weights)
+
+
+def _execute_in(folder: OutputFolder, job: RunJob, baselines: Sequence[RunResult] = ()) -> RunResult:
+    """:func:`_execute` into a prepared folder: its manifest records what was written, also after a failure."""
+    try:
+        result = _execute(job, baselines)
+    except BaseException:
+        abandon_output_folder(folder)
+        raise
+    finish_output_folder(folder)
+    return result
 
 
 def default_out_dir(method: str | None, name: str) -> Path:
@@ -539,11 +537,15 @@ def run_sequence(
         out = default_out_dir(method, name)
     if method is None and weights is None:
         raise VokitError("give --method or --weights")
-    out_dir = prepare_output_dir(out, overwrite)
-    loaded = load_model(method, weights, dev)
-    synthetic_frames = 100 if max_frames is None else max_frames * stride
-    sequence, fmt = open_source(source, format, calib, synthetic_frames=synthetic_frames)
-    sequence = select_frames(sequence, stride, max_frames)
+    folder = prepare_output_dir(out, overwrite)
+    try:
+        loaded = load_model(method, weights, dev)
+        synthetic_frames = 100 if max_frames is None else max_frames * stride
+        sequence, fmt = open_source(source, format, calib, synthetic_frames=synthetic_frames)
+        sequence = select_frames(sequence, stride, max_frames)
+    except BaseException:
+        abandon_output_folder(folder)
+        raise
     run_source = RunSource(
         source=str(source.source or source.name) if isinstance(source, FrameSequence) else str(source),
         format=fmt,
@@ -553,8 +555,8 @@ def run_sequence(
         command=" ".join(["vokit", *sys.argv[1:]]) if Path(sys.argv[0]).name == "vokit" else None,
     )
     crop = "garg" if fmt == "kitti-raw" else "none"
-    return _execute(RunJob(sequence=sequence, source=run_source, loaded=loaded, out=out_dir, device=dev,
-                           batch_size=batch_size, progress=progress, depth_crop=crop))
+    return _execute_in(folder, RunJob(sequence=sequence, source=run_source, loaded=loaded, out=folder.path,
+                                      device=dev, batch_size=batch_size, progress=progress, depth_crop=crop))
 
 
 def demo(
@@ -596,11 +598,15 @@ def demo(
     if frames < 3:
         raise VokitError(f"--frames must be >= 3, got {frames}")
     dev = _check_device(device)
-    out_dir = prepare_output_dir(out, overwrite=True, extra_outputs=(BASELINE_DIR,))
-    loaded = load_model(DEMO_METHOD, weights, dev)
-    baseline = None
-    if baseline_weights is not None or shipped_weights_path(DEMO_BASELINE).is_file():
-        baseline = load_model(DEMO_BASELINE, baseline_weights, dev)
+    folder = prepare_output_dir(out, overwrite=True)
+    try:
+        loaded = load_model(DEMO_METHOD, weights, dev)
+        baseline = None
+        if baseline_weights is not None or shipped_weights_path(DEMO_BASELINE).is_file():
+            baseline = load_model(DEMO_BASELINE, baseline_weights, dev)
+    except BaseException:
+        abandon_output_folder(folder)
+        raise
     seed = split_seed("test", seed_index)
     height, width = loaded.config.data.height, loaded.config.data.width
     world = SyntheticWorld("street", frames, seed, height, width, memory_cache=frames)
@@ -609,8 +615,13 @@ def demo(
                            format="synthetic", stride=1, max_frames=frames, command="vokit demo")
     baselines: list[RunResult] = []
     if baseline is not None:
-        base_dir = prepare_output_dir(out_dir / BASELINE_DIR, overwrite=True)
-        baselines.append(_execute(RunJob(sequence=sequence, source=run_source, loaded=baseline, out=base_dir,
-                                         device=dev, batch_size=batch_size, progress=progress)))
-    return _execute(RunJob(sequence=sequence, source=run_source, loaded=loaded, out=out_dir, device=dev,
-                           batch_size=batch_size, progress=progress), baselines=baselines)
+        base = prepare_output_dir(folder.path / BASELINE_DIR, overwrite=True)
+        try:
+            baselines.append(_execute_in(base, RunJob(sequence=sequence, source=run_source, loaded=baseline,
+                                                      out=base.path, device=dev, batch_size=batch_size,
+                                                      progress=progress)))
+        except BaseException:
+            abandon_output_folder(folder)
+            raise
+    return _execute_in(folder, RunJob(sequence=sequence, source=run_source, loaded=loaded, out=folder.path,
+                                      device=dev, batch_size=batch_size, progress=progress), baselines=baselines)

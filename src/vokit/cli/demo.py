@@ -56,5 +56,7 @@ def main(argv: list[str]) -> int:
           f"({time.perf_counter() - start:.0f} s)\n")
     print(format_summary(rows, COMPACT_COLUMNS))
     print("\nDepth: Eigen metrics with per-image median scaling; ATE/RPE after Sim(3) alignment; mask IoU at 0.5.")
+    for verdict in (result.metrics or {}).get("verdicts", []):
+        print(f"{result.method}: {verdict}")
     print(f"  run folder: {result.out}\n  report:     {result.report}")
     return 0

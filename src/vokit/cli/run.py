@@ -90,5 +90,7 @@ def main(argv: list[str]) -> int:
           "end to end (writing, evaluation, plots and report included)")
     if result.metrics is not None:
         print(format_summary({result.method: summary_row(result.metrics)}, COMPACT_COLUMNS[:-1]))
+        for verdict in result.metrics.get("verdicts", []):
+            print(verdict)
     print(f"  run folder: {result.out}\n  report:     {result.report}")
     return 0
