@@ -282,10 +282,26 @@ def test_weights_errors(artifacts: dict[str, Path], tmp_path: Path, monkeypatch:
         run_sequence(street, method="coopnet", out=tmp_path / "d", weights=artifacts["monodepth2"])
 
 
-def test_calibration_is_refused_for_datasets(artifacts: dict[str, Path], tmp_path: Path) -> None:
-    with pytest.raises(VokitError, match="--calib is for image folders"):
-        run_sequence(artifacts["street"], out=tmp_path / "out", weights=artifacts["coopnet"],
-                     calib=[1.0, 1.0, 1.0, 1.0])
+def test_calibration_of_datasets(artifacts: dict[str, Path], tmp_path: Path) -> None:
+    """Issue 19: --calib is taken by TUM-format folders, refused for KITTI unless overridden, and recorded."""
+    calib = [40.0, 40.0, WIDTH / 2 - 0.5, HEIGHT / 2 - 0.5]
+    with pytest.raises(VokitError, match=r"own calibration \(calib.txt\).*--calib-override"):
+        run_sequence(artifacts["street"], out=tmp_path / "kitti", weights=artifacts["coopnet"], calib=calib)
+    assert not (tmp_path / "kitti").exists()
+    run = run_sequence(artifacts["street"], out=tmp_path / "kitti", weights=artifacts["coopnet"], calib=calib,
+                       calib_override=True, progress=False, max_frames=2)
+    info = yaml.safe_load((run.out / "config.yaml").read_text())
+    assert info["calib"] == calib and "replacing the dataset's calib.txt" in info["calibration"]
+    assert "calibration from the calibration given (--calib), replacing" in run.report.read_text()
+    tum = write_sequence(make_sequence("room", n_frames=3, seed=0, height=HEIGHT, width=WIDTH), tmp_path / "tum",
+                         "tum")
+    run = run_sequence(tum, out=tmp_path / "tum-run", weights=artifacts["coopnet"], calib=calib, progress=False)
+    info = yaml.safe_load((run.out / "config.yaml").read_text())
+    assert info["format"] == "tum" and info["calibration"] == "the calibration given (--calib)"
+    sequence, _ = open_source(tum, calib=calib)
+    torch.testing.assert_close(sequence.intrinsics[0], torch.tensor(calib))
+    with pytest.raises(VokitError, match="synthetic world"):
+        open_source("synthetic:street", calib=calib)
 
 
 def test_output_folder_of_an_earlier_run_needs_overwrite(tmp_path: Path) -> None:

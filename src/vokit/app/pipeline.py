@@ -195,6 +195,7 @@ class RunSource:
         source: the path, ``synthetic:...`` spec or description given.
         format: the reader used.
         calib: the ``--calib`` given (file or numbers), if any.
+        calibration: where the intrinsics used came from, in words (`Sequence.calibration_source`).
         stride: every ``stride``-th frame was used.
         max_frames: at most this many frames (None: all).
         command: the command line when run as ``vokit``.
@@ -203,6 +204,7 @@ class RunSource:
     source: str
     format: str
     calib: str | list[float] | None = None
+    calibration: str | None = None
     stride: int = 1
     max_frames: int | None = None
     command: str | None = None
@@ -293,6 +295,7 @@ def open_source(
     format: str | None = None,
     calib: str | Path | Sequence[float] | None = None,
     synthetic_frames: int = 100,
+    calib_override: bool = False,
 ) -> tuple[FrameSequence, str]:
     """Open what ``vokit run`` was pointed at.
 
@@ -300,28 +303,34 @@ def open_source(
         source: an image folder, a video, a dataset sequence folder (any `vokit.data.readers` layout),
             ``synthetic[:scene[:seed]]`` for the synthetic world, or a `Sequence`.
         format: the reader name (``kitti-odom``, ``tum``, ``images``, ``video``, ...); detected when None.
-        calib: ``fx fy cx cy [k1 k2 p1 p2]`` (numbers or one string) or a calibration file; for image folders and
-            videos only (datasets carry their own calibration).
+        calib: ``fx fy cx cy [k1 k2 p1 p2]`` (numbers or one string) or a calibration file: required for image
+            folders and videos without a ``calib.txt``; replaces the intrinsics of TUM-format, 7-Scenes and
+            TartanAir sequences; refused for KITTI and EuRoC, whose calibration files are authoritative, unless
+            ``calib_override`` (`vokit.data.readers.registry.OWN_CALIBRATION`); refused for the synthetic world.
         synthetic_frames: frames to render for a synthetic source.
+        calib_override: let ``calib`` replace an authoritative calibration file.
 
     Returns:
         The sequence and its format name.
 
     Raises:
-        VokitError: missing calibration for images or video, a calibration given for a dataset, or anything the
-            reader rejects (which names the file).
+        VokitError: missing calibration for images or video, a refused calibration, or anything the reader rejects
+            (which names the file).
     """
     from vokit.data.readers import detect_format, open_sequence
 
     if isinstance(source, FrameSequence):
+        if calib is not None:
+            raise VokitError("give the calibration when building the Sequence, not as --calib")
         return source, format or "sequence"
     text = str(source)
     if format == "synthetic" or text == "synthetic" or text.startswith("synthetic:"):
+        if calib is not None:
+            raise VokitError("--calib does not apply to the synthetic world: its calibration is exact")
         spec = text if text.startswith("synthetic") else f"synthetic:{text}"
         return _synthetic_source(spec, synthetic_frames), "synthetic"
     path = Path(source)
     fmt = format or detect_format(path)
-    kwargs: dict[str, Any] = {}
     if fmt in ("images", "video"):
         folder = path if fmt == "images" else path.parent
         if calib is None and not (folder / "calib.txt").is_file():
@@ -331,12 +340,8 @@ def open_source(
                 f"numbers in {folder}",
                 path,
             )
-        if calib is not None:
-            kwargs["calib"] = calib if isinstance(calib, (str, Path)) else [float(x) for x in calib]
-    elif calib is not None:
-        raise VokitError(f"--calib is for image folders and videos; this {fmt} sequence has its own calibration",
-                         path)
-    return open_sequence(path, fmt, **kwargs), fmt
+    given = None if calib is None else calib if isinstance(calib, (str, Path)) else [float(x) for x in calib]
+    return open_sequence(path, fmt, calib=given, calib_override=calib_override), fmt
 
 
 def select_frames(sequence: FrameSequence, stride: int = 1, max_frames: int | None = None) -> FrameSequence:
@@ -412,7 +417,8 @@ def _execute(job: RunJob, baselines: Sequence[RunResult] = ()) -> RunResult:
     n_frames = int(prediction.indices.shape[0])
     src = job.source
     info: dict[str, Any] = {
-        "source": src.source, "format": src.format, "calib": src.calib, "stride": src.stride,
+        "source": src.source, "format": src.format, "calib": src.calib, "calibration": src.calibration,
+        "stride": src.stride,
         "max_frames": src.max_frames, "command": src.command,
         "method": method.name,
         "weights": str(loaded.weights),
@@ -437,7 +443,8 @@ def _execute(job: RunJob, baselines: Sequence[RunResult] = ()) -> RunResult:
     height, width = sequence.image_size
     net_h, net_w = prediction.network_input_size
     summary = [
-        f"Sequence {sequence.name}: {n_frames} frames from {src.source} (format {src.format}), {width}x{height} px.",
+        f"Sequence {sequence.name}: {n_frames} frames from {src.source} (format {src.format}), {width}x{height} px; "
+        f"calibration from {src.calibration or 'the caller'}.",
         f"Model {method.name} from {loaded.weights.name} (step {loaded.step}), trained at "
         f"{loaded.config.data.width}x{loaded.config.data.height} px; network input {net_w}x{net_h} px (same pixel "
         f"budget, the images' aspect, padded to the stride); {prediction.frames_per_second:.2f} frames/s inference "
@@ -500,6 +507,7 @@ def run_sequence(
     batch_size: int = 8,
     overwrite: bool = False,
     progress: bool = True,
+    calib_override: bool = False,
 ) -> RunResult:
     """``vokit run``: depth, trajectory (and flow, motion masks) of a sequence, written with a report.
 
@@ -511,7 +519,8 @@ def run_sequence(
             method of ``weights``.
         out: the run folder (default :func:`default_out_dir`); checked for writing before any work.
         weights: checkpoint file or training run folder (default: the shipped ``<method>-synthetic.pt``).
-        calib: for image folders and videos, ``fx fy cx cy [k1 k2 p1 p2]`` in pixels or a calibration file.
+        calib: ``fx fy cx cy [k1 k2 p1 p2]`` in pixels or a calibration file (see :func:`open_source` for which
+            sources take it).
         format: reader name; detected from the layout when None.
         device: ``cpu`` or ``cuda``.
         stride: use every ``stride``-th frame.
@@ -519,6 +528,7 @@ def run_sequence(
         batch_size: frames per network call.
         overwrite: replace an earlier run's outputs in ``out``.
         progress: show progress bars (frames/s).
+        calib_override: let ``calib`` replace a KITTI or EuRoC calibration file.
 
     Returns:
         The :class:`RunResult`.
@@ -541,7 +551,8 @@ def run_sequence(
     try:
         loaded = load_model(method, weights, dev)
         synthetic_frames = 100 if max_frames is None else max_frames * stride
-        sequence, fmt = open_source(source, format, calib, synthetic_frames=synthetic_frames)
+        sequence, fmt = open_source(source, format, calib, synthetic_frames=synthetic_frames,
+                                    calib_override=calib_override)
         sequence = select_frames(sequence, stride, max_frames)
     except BaseException:
         abandon_output_folder(folder)
@@ -550,6 +561,7 @@ def run_sequence(
         source=str(source.source or source.name) if isinstance(source, FrameSequence) else str(source),
         format=fmt,
         calib=None if calib is None else (str(calib) if isinstance(calib, (str, Path)) else list(calib)),
+        calibration=sequence.calibration_source,
         stride=stride,
         max_frames=max_frames,
         command=" ".join(["vokit", *sys.argv[1:]]) if Path(sys.argv[0]).name == "vokit" else None,
@@ -612,7 +624,8 @@ def demo(
     world = SyntheticWorld("street", frames, seed, height, width, memory_cache=frames)
     sequence = world.as_sequence()
     run_source = RunSource(source=f"synthetic street, test split sequence {seed_index} (seed {seed})",
-                           format="synthetic", stride=1, max_frames=frames, command="vokit demo")
+                           format="synthetic", calibration=sequence.calibration_source, stride=1,
+                           max_frames=frames, command="vokit demo")
     baselines: list[RunResult] = []
     if baseline is not None:
         base = prepare_output_dir(folder.path / BASELINE_DIR, overwrite=True)

@@ -31,8 +31,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--method", choices=method_names(), default=None,
                         help=f"model to run (default: {DEFAULT_METHOD}, or the method of --weights)")
     parser.add_argument("--calib", nargs="+", metavar="VALUE", default=None,
-                        help="camera of an image folder or video: fx fy cx cy [k1 k2 p1 p2] in pixels, or a "
-                             "calibration file (numbers, a 3x3 K, or a Kalibr sensor.yaml)")
+                        help="camera calibration: fx fy cx cy [k1 k2 p1 p2] in pixels, or a calibration file "
+                             "(numbers, a 3x3 K, or a Kalibr sensor.yaml); required for image folders and videos "
+                             "without calib.txt, replaces the intrinsics of TUM-format, 7-Scenes and TartanAir "
+                             "sequences")
+    parser.add_argument("--calib-override", action="store_true",
+                        help="let --calib replace a KITTI calib.txt or EuRoC sensor.yaml (otherwise refused)")
     parser.add_argument("--format", choices=FORMATS, default=None, help="reader to use (default: detected)")
     parser.add_argument("--weights", type=Path, default=None,
                         help="checkpoint file or training run folder (default: the shipped <method>-synthetic.pt)")
@@ -84,7 +88,10 @@ def main(argv: list[str]) -> int:
         batch_size=args.batch_size,
         overwrite=args.overwrite,
         progress=not args.quiet,
+        calib_override=args.calib_override,
     )
+    if args.calib_override and args.calib is None:
+        print("note: --calib-override without --calib changes nothing")
     print(f"vokit run: {result.method} on {result.sequence_name}: {result.n_frames} frames, "
           f"{result.frames_per_second:.2f} frames/s inference, {result.end_to_end_frames_per_second:.2f} frames/s "
           "end to end (writing, evaluation, plots and report included)")
