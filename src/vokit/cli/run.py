@@ -15,6 +15,8 @@ Writes trajectories (TUM and KITTI), 16-bit depth PNGs with colour previews, flo
 import argparse
 from pathlib import Path
 
+from vokit.cli.options import integer
+from vokit.data.file_io import parse_float
 from vokit.methods.registry import DEFAULT_METHOD, method_names
 
 FORMATS = ("kitti-odom", "kitti-raw", "tum", "euroc", "tartanair", "7scenes", "images", "video", "synthetic")
@@ -42,9 +44,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="checkpoint file or training run folder (default: the shipped <method>-synthetic.pt)")
     parser.add_argument("--out", type=Path, default=None, help="run folder (default: runs/run-<method>-<name>-<time>)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    parser.add_argument("--stride", type=int, default=1, help="use every N-th frame (default 1)")
-    parser.add_argument("--max-frames", type=int, default=None, help="use at most N frames, after the stride")
-    parser.add_argument("--batch-size", type=int, default=8, help="frames per network call (default 8)")
+    parser.add_argument("--stride", type=integer, default=1, help="use every N-th frame (default 1)")
+    parser.add_argument("--max-frames", type=integer, default=None, help="use at most N frames, after the stride")
+    parser.add_argument("--batch-size", type=integer, default=8, help="frames per network call (default 8)")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier run's outputs in --out")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
@@ -63,7 +65,7 @@ def parse_calib_arg(values: list[str] | None) -> str | list[float] | None:
     if len(values) == 1:
         return values[0]
     try:
-        return [float(v) for v in values]
+        return [parse_float(v) for v in values]
     except ValueError:
         raise VokitError(f"--calib takes numbers (fx fy cx cy [k1 k2 p1 p2]) or one file, got {' '.join(values)}"
                          ) from None
