@@ -51,12 +51,18 @@ def _record(path: Path) -> dict[str, Any]:
     poses = se3_exp(torch.randn(N_FRAMES, 6, generator=g, dtype=torch.float64) * 0.1)
     intrinsics = torch.tensor([40.0, 40.0, 15.5, 11.5])
     depth = 1.0 + torch.rand(H, W, generator=g)
-    depth[0, :] = 0.0  # invalid row: left out of the cloud
+    depth[1, :] = 0.0  # the first sampled row is invalid: left out of the cloud
     with RerunRecorder(path, point_stride=2) as rec:
         for k in range(N_FRAMES):
             patches = torch.tensor([[3.0 + k, 4.0], [10.0, 5.0 + k]])
-            rec.log_frame(k, 0.1 * k, torch.rand(3, H, W, generator=g), intrinsics, poses[k], depth=depth,
-                          gt_world_from_cam=poses[k], patches=patches, patch_ids=torch.tensor([7, 8]))
+            image = torch.rand(3, H, W, generator=g)
+            if k < 3:
+                rec.log_frame(k, 0.1 * k, image, intrinsics, poses[k], depth=depth, gt_world_from_cam=poses[k],
+                              patches=patches, patch_ids=torch.tensor([7, 8]))
+            else:  # views first, poses after: the way a run that knows poses late logs
+                rec.log_view(k, 0.1 * k, image, intrinsics, depth, patches, torch.tensor([7, 8]))
+        for k in range(3, N_FRAMES):
+            rec.log_pose(k, 0.1 * k, poses[k], poses[k])
     return {"poses": poses, "depth": depth}
 
 
@@ -94,6 +100,11 @@ def test_recording_reads_back_with_entities_and_frames(tmp_path: Path) -> None:
     positions = _column(entities[ENTITY_POINTS], "Points3D:positions")
     n_valid = int((data["depth"][1::2, 1::2] > 0).sum())  # stride 2, offset 1
     assert [len(row) for row in positions] == [n_valid] * N_FRAMES  # one cloud per frame
+    from vokit.geometry.camera import unproject
+
+    u, v = 1 + 2 * 3, 1 + 2 * 4  # 4th column, 4th valid row of the stride-2 grid (row 1 is invalid)
+    expected = unproject(torch.tensor([float(u), float(v)]), data["depth"][v, u], torch.tensor([40.0, 40, 15.5, 11.5]))
+    assert positions[0][3 * len(range(1, W, 2)) + 3] == pytest.approx(expected.tolist(), rel=1e-5)
     strips = _column(entities[ENTITY_ESTIMATE], "LineStrips3D:strips")
     assert [len(row[0]) for row in strips] == list(range(1, N_FRAMES + 1))  # the trajectory so far
     patches = _column(entities[ENTITY_PATCHES], "Points2D:positions")

@@ -8,7 +8,8 @@ the optional ``rerun-sdk`` package (``pip install 'vokit[viz]'``); without it, c
 - ``world/camera``: the ``world_from_cam`` pose (`Transform3D`), with ``world/camera/image``: its `Pinhole`
   (drawn as the frustum) and the RGB image;
 - ``world/camera/image/depth``: the depth map (`DepthImage`, metres or the model's units);
-- ``world/points``: the depth map back-projected on a pixel grid and coloured by the image, world frame;
+- ``world/camera/points``: the depth map back-projected on a pixel grid and coloured by the image (camera frame,
+  placed in the world by the frame's pose);
 - ``world/trajectory/estimate`` and ``world/trajectory/ground_truth``: the camera centres so far;
 - ``world/camera/image/patches`` and ``world/camera/image/tracks``: patchvo's active patches and the last pixel
   positions of each patch id.
@@ -40,7 +41,7 @@ PIXEL_OFFSET = 0.5
 ENTITY_CAMERA = "world/camera"
 ENTITY_IMAGE = "world/camera/image"
 ENTITY_DEPTH = "world/camera/image/depth"
-ENTITY_POINTS = "world/points"
+ENTITY_POINTS = "world/camera/points"
 ENTITY_ESTIMATE = "world/trajectory/estimate"
 ENTITY_GROUND_TRUTH = "world/trajectory/ground_truth"
 ENTITY_PATCHES = "world/camera/image/patches"
@@ -155,7 +156,7 @@ class RerunRecorder:
         patches: Float[Tensor, "P 2"] | None = None,
         patch_ids: Int[Tensor, " P"] | None = None,
     ) -> None:
-        """Log one frame.
+        """Log one frame: `log_view` and `log_pose` together.
 
         Args:
             index: frame index (the ``frame`` timeline).
@@ -171,19 +172,38 @@ class RerunRecorder:
         Raises:
             VokitError: after `close`, or on mismatched sizes.
         """
+        self.log_view(index, timestamp, image, intrinsics, depth, patches, patch_ids)
+        self.log_pose(index, timestamp, world_from_cam, gt_world_from_cam)
+
+    def _set_time(self, index: int, timestamp: float | None) -> None:
         if self._closed:
             raise VokitError("the rerun recording is closed")
+        self._stream.set_time("frame", sequence=int(index))
+        if timestamp is not None:
+            self._stream.set_time("time", duration=float(timestamp))
+
+    def log_view(
+        self,
+        index: int,
+        timestamp: float | None,
+        image: Float[Tensor, "3 H W"],
+        intrinsics: Float[Tensor, "4"],
+        depth: Float[Tensor, "H W"] | None = None,
+        patches: Float[Tensor, "P 2"] | None = None,
+        patch_ids: Int[Tensor, " P"] | None = None,
+    ) -> None:
+        """Log what frame ``index`` sees (camera model, image, depth and its cloud, patches), without its pose.
+
+        Everything is in the camera frame, under ``world/camera``, so it is placed by the pose of the same frame
+        whenever that is logged (rerun orders by the timelines, not by the order of the calls). Arguments as
+        `log_frame`.
+        """
+        self._set_time(index, timestamp)
         rr, rec = self._rr, self._stream
         height, width = image.shape[-2:]
         if depth is not None and tuple(depth.shape) != (height, width):
             raise VokitError(f"depth {tuple(depth.shape)} and image {(height, width)} differ in size")
-        rec.set_time("frame", sequence=int(index))
-        if timestamp is not None:
-            rec.set_time("time", duration=float(timestamp))
-        pose = world_from_cam.detach().to(torch.float64).cpu()
         fx, fy, cx, cy = intrinsics.detach().to(torch.float64).cpu().tolist()
-        rec.log(ENTITY_CAMERA, rr.Transform3D(translation=pose[:3].numpy(), quaternion=rr.Quaternion(
-            xyzw=(pose[3:] / torch.linalg.vector_norm(pose[3:])).numpy())))
         rec.log(ENTITY_IMAGE, rr.Pinhole(focal_length=[fx, fy], principal_point=[cx + PIXEL_OFFSET,
                                          cy + PIXEL_OFFSET], resolution=[width, height],
                                          image_plane_distance=self.frustum_depth))
@@ -191,21 +211,36 @@ class RerunRecorder:
         if depth is not None:
             d = depth.detach().to(torch.float32).cpu()
             rec.log(ENTITY_DEPTH, rr.DepthImage(torch.nan_to_num(d, nan=0.0, posinf=0.0).numpy(), meter=1.0))
-            points, colors = self._depth_points(image, d, intrinsics, pose)
+            points, colors = self._depth_points(image, d, intrinsics)
             rec.log(ENTITY_POINTS, rr.Points3D(points, colors=colors, radii=rr.Radius.ui_points(1.5)))
+        if patches is not None:
+            self._log_patches(patches, patch_ids)
+        self.n_frames += 1
+
+    def log_pose(
+        self,
+        index: int,
+        timestamp: float | None,
+        world_from_cam: Float[Tensor, "7"],
+        gt_world_from_cam: Float[Tensor, "7"] | None = None,
+    ) -> None:
+        """Log frame ``index``'s estimated (and ground-truth) pose and the trajectories up to it.
+
+        Call it in frame order: each call extends the trajectories drawn at its frame. Arguments as `log_frame`.
+        """
+        self._set_time(index, timestamp)
+        rr, rec = self._rr, self._stream
+        pose = world_from_cam.detach().to(torch.float64).cpu()
+        rec.log(ENTITY_CAMERA, rr.Transform3D(translation=pose[:3].numpy(), quaternion=rr.Quaternion(
+            xyzw=(pose[3:] / torch.linalg.vector_norm(pose[3:])).numpy())))
         self._estimate.append(pose[:3].numpy())
         rec.log(ENTITY_ESTIMATE, rr.LineStrips3D([np.stack(self._estimate)], colors=[(255, 120, 0)]))
         if gt_world_from_cam is not None:
             self._ground_truth.append(gt_world_from_cam.detach().to(torch.float64).cpu()[:3].numpy())
             rec.log(ENTITY_GROUND_TRUTH, rr.LineStrips3D([np.stack(self._ground_truth)], colors=[(0, 160, 255)]))
-        if patches is not None:
-            self._log_patches(patches, patch_ids)
-        self.n_frames += 1
 
-    def _depth_points(self, image: Tensor, depth: Tensor, intrinsics: Tensor, pose: Tensor
-                      ) -> tuple[np.ndarray, np.ndarray]:
-        from vokit.geometry.lie import se3_act
-
+    def _depth_points(self, image: Tensor, depth: Tensor, intrinsics: Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Depth samples back-projected into the camera frame, with their image colours."""
         s = self.point_stride
         h, w = depth.shape
         vs, us = torch.meshgrid(torch.arange(s // 2, h, s), torch.arange(s // 2, w, s), indexing="ij")
@@ -216,9 +251,8 @@ class RerunRecorder:
         us, vs, d = us[keep], vs[keep], d[keep]
         pts_cam = unproject(torch.stack([us, vs], -1).to(torch.float64), d,
                             intrinsics.detach().to(torch.float64).cpu())
-        pts = se3_act(pose.expand(pts_cam.shape[0], 7), pts_cam)
         colors = _rgb_uint8(image)[vs.numpy(), us.numpy()]
-        return pts.numpy(), colors
+        return pts_cam.numpy(), colors
 
     def _log_patches(self, patches: Tensor, patch_ids: Tensor | None) -> None:
         rr, rec = self._rr, self._stream
