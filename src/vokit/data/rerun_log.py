@@ -88,6 +88,7 @@ class RerunRecorder:
         max_depth: float | None = None,
         frustum_depth: float = 0.3,
         track_length: int = 12,
+        send_layout: bool = True,
     ) -> None:
         """Open the recording.
 
@@ -99,6 +100,8 @@ class RerunRecorder:
             max_depth: leave farther depth samples out of the point cloud (``None``: keep all).
             frustum_depth: distance of the drawn image plane from the camera, in world units.
             track_length: frames of history drawn per patch track.
+            send_layout: store vokit's default viewer layout in the recording (False: the viewer's own, or one
+                given with ``rerun FILE.rrd LAYOUT.rbl``).
 
         Raises:
             VokitError: rerun-sdk is missing (naming the install command), neither a path nor ``spawn`` was given,
@@ -132,11 +135,33 @@ class RerunRecorder:
             sinks.append(rr.GrpcSink())
         self._stream.set_sinks(*sinks)
         self._stream.log("world", rr.ViewCoordinates.RDF, static=True)
+        if send_layout:
+            self._send_layout()
         self._estimate: list[np.ndarray] = []
         self._ground_truth: list[np.ndarray] = []
         self._tracks: dict[int, deque[tuple[float, float]]] = {}
         self.n_frames = 0
         self._closed = False
+
+    def _send_layout(self) -> None:
+        """A default layout: the 3-D scene following the camera, beside the image (with patches) and the depth.
+
+        Best effort: blueprint options differ between rerun versions, and without a layout the viewer picks one.
+        """
+        try:
+            import rerun.blueprint as rrb
+
+            eye = rrb.EyeControls3D(tracking_entity=ENTITY_CAMERA, eye_up=(0.0, -1.0, 0.0))
+            scene = rrb.Spatial3DView(origin="world", name="scene", contents=["+ $origin/**", f"- {ENTITY_DEPTH}"],
+                                      eye_controls=eye)
+            image = rrb.Spatial2DView(origin=ENTITY_IMAGE, name="image and patches",
+                                      contents=["+ $origin/**", f"- {ENTITY_DEPTH}"])
+            depth = rrb.Spatial2DView(origin=ENTITY_DEPTH, name="depth")
+            layout = rrb.Blueprint(rrb.Horizontal(scene, rrb.Vertical(image, depth), column_shares=[3, 2]),
+                                   collapse_panels=True)
+            self._stream.send_blueprint(layout)
+        except (ImportError, AttributeError, TypeError, ValueError):  # pragma: no cover - older rerun-sdk
+            pass
 
     def __enter__(self) -> "RerunRecorder":
         return self
@@ -212,7 +237,7 @@ class RerunRecorder:
             d = depth.detach().to(torch.float32).cpu()
             rec.log(ENTITY_DEPTH, rr.DepthImage(torch.nan_to_num(d, nan=0.0, posinf=0.0).numpy(), meter=1.0))
             points, colors = self._depth_points(image, d, intrinsics)
-            rec.log(ENTITY_POINTS, rr.Points3D(points, colors=colors, radii=rr.Radius.ui_points(1.5)))
+            rec.log(ENTITY_POINTS, rr.Points3D(points, colors=colors, radii=rr.Radius.ui_points(2.5)))
         if patches is not None:
             self._log_patches(patches, patch_ids)
         self.n_frames += 1
