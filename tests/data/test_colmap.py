@@ -15,6 +15,7 @@ from vokit.data.colmap import (
     PIXEL_OFFSET,
     colmap_world_from_cam,
     points_from_depth,
+    points_from_patches,
     read_colmap_text,
     write_colmap_text,
 )
@@ -156,3 +157,16 @@ def test_malformed_model_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(VokitError, match="malformed") as err:
         read_colmap_text(out)
     assert err.value.path == out / "points3D.txt"
+
+
+def test_points_from_patches_sit_on_their_centres() -> None:
+    poses, intrinsics, depths, images = scene(2)
+    patches = torch.tensor([[[10.2, 20.7], [79.4, 0.0], [200.0, 5.0]], [[3.0, 4.0], [40.0, 30.0], [-1.0, 2.0]]],
+                           dtype=torch.float64)  # two outside the image
+    depths[1][30, 40] = 0.0  # and one on invalid depth
+    pts = points_from_patches(patches, depths, images, intrinsics, poses)
+    assert [o[0][:1] for o in pts.observations] == [(0,), (0,), (1,)]
+    for k, ((frame, u, v),) in enumerate(pts.observations):
+        pts_cam = se3_act(se3_inverse(poses[frame]), pts.points_world[k])
+        torch.testing.assert_close(project(pts_cam, intrinsics), torch.tensor([u, v], dtype=torch.float64))
+        assert float(pts_cam[2]) == pytest.approx(float(depths[frame][round(v), round(u)]))

@@ -24,6 +24,7 @@ from vokit.data.rerun_log import (
     ENTITY_TRACKS,
     VIZ_INSTALL,
     RerunRecorder,
+    reprojected_patches,
 )
 from vokit.errors import VokitError
 from vokit.geometry.lie import se3_exp
@@ -121,3 +122,21 @@ def test_closed_recorder_refuses_frames(tmp_path: Path) -> None:
     with pytest.raises(VokitError, match="closed"):
         rec.log_frame(0, None, torch.zeros(3, 4, 4), torch.tensor([4.0, 4, 2, 2]), torch.tensor([0.0] * 6 + [1.0]))
     assert (tmp_path / "a.rrd").stat().st_size > 0
+
+
+def test_reprojected_patches_follow_the_predicted_motion() -> None:
+    from vokit.geometry.camera import project, unproject
+    from vokit.geometry.lie import se3_act, se3_inverse
+
+    poses = torch.zeros(3, 7, dtype=torch.float64)
+    poses[:, 6] = 1.0
+    poses[:, 2] = torch.tensor([0.0, 0.5, 1.0])  # forward 0.5 per frame
+    depths = torch.full((3, H, W), 4.0, dtype=torch.float64)
+    intrinsics = torch.tensor([40.0, 40.0, 15.5, 11.5], dtype=torch.float64)
+    patches = torch.tensor([[[20.0, 14.0], [0.0, 0.0]]] * 3, dtype=torch.float64)
+    uv, ids = reprojected_patches(patches, depths, intrinsics, poses, frame=2, window=3)
+    assert ids.tolist() == [0, 2, 4, 5]  # older corner patches leave the image as the camera moves forward
+    expected = project(se3_act(se3_inverse(poses[2]), se3_act(poses[0], unproject(patches[0, 0], torch.tensor(4.0,
+                       dtype=torch.float64), intrinsics))), intrinsics)
+    torch.testing.assert_close(uv[0], expected)
+    torch.testing.assert_close(uv[2], patches[2, 0])  # the frame's own patches stay where they are

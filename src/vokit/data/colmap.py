@@ -385,3 +385,54 @@ def points_from_depth(
     if not pts:
         return DepthPoints(torch.zeros(0, 3, dtype=torch.float64), torch.zeros(0, 3, dtype=torch.uint8), [])
     return DepthPoints(points_world=torch.cat(pts), colors=torch.cat(cols), observations=obs)
+
+
+def points_from_patches(
+    patches: Float[Tensor, "N P 2"],
+    depths: Sequence[Float[Tensor, "H W"]],
+    images: Sequence[Float[Tensor, "3 H W"]] | None,
+    intrinsics: Float[Tensor, "4"] | Float[Tensor, "N 4"],
+    world_from_cam: Float[Tensor, "N 7"],
+) -> DepthPoints:
+    """3-D points of patch centres (patch-based methods), each observed at its centre in its own frame.
+
+    The depth of a patch is the depth map's value at the nearest pixel of its centre; patches outside the image
+    or on invalid depth are left out.
+
+    Args:
+        patches: patch centres ``uv`` per frame (vokit pixels), (N, P, 2).
+        depths: z-depth per frame, (H, W).
+        images: RGB per frame in ``[0, 1]`` for the colours (``None``: grey).
+        intrinsics: ``(fx, fy, cx, cy)``, (4,) or per frame.
+        world_from_cam: poses ``[t, q_xyzw]``.
+
+    Returns:
+        Points, colours and one observation ``(frame, u, v)`` per point (the patch centre).
+    """
+    n = len(depths)
+    if patches.ndim != 3 or patches.shape[0] != n or patches.shape[2] != 2:
+        raise VokitError(f"patches: expected ({n}, P, 2), got {tuple(patches.shape)}")
+    k_all = intrinsics.detach().to(torch.float64).cpu().reshape(-1, 4).expand(n, 4)
+    pts, cols = [], []
+    obs: list[list[Observation]] = []
+    for i in range(n):
+        depth = depths[i].detach().to(torch.float64).cpu()
+        h, w = depth.shape
+        uv = patches[i].detach().to(torch.float64).cpu()
+        col, row = uv[:, 0].round().long(), uv[:, 1].round().long()
+        inside = torch.isfinite(uv).all(-1) & (col >= 0) & (col < w) & (row >= 0) & (row < h)
+        uv, col, row = uv[inside], col[inside], row[inside]
+        d = depth[row, col]
+        keep = torch.isfinite(d) & (d > 0)
+        uv, col, row, d = uv[keep], col[keep], row[keep], d[keep]
+        pose = world_from_cam[i].detach().to(torch.float64).cpu()
+        pts.append(se3_act(pose.expand(uv.shape[0], 7), unproject(uv, d, k_all[i])))
+        if images is None:
+            cols.append(torch.full((uv.shape[0], 3), 128, dtype=torch.uint8))
+        else:
+            rgb = images[i].detach().to(torch.float64).cpu()[:, row, col].T
+            cols.append((rgb.clamp(0, 1) * 255).round().to(torch.uint8))
+        obs += [[(i, float(u), float(v))] for u, v in uv.tolist()]
+    if not pts:
+        return DepthPoints(torch.zeros(0, 3, dtype=torch.float64), torch.zeros(0, 3, dtype=torch.uint8), [])
+    return DepthPoints(points_world=torch.cat(pts), colors=torch.cat(cols), observations=obs)

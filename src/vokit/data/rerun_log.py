@@ -69,6 +69,54 @@ def _rgb_uint8(image: Tensor) -> np.ndarray:
     return (rgb * 255.0 + 0.5).astype(np.uint8)
 
 
+def reprojected_patches(
+    patches: Float[Tensor, "N P 2"],
+    depths: Float[Tensor, "N H W"],
+    intrinsics: Float[Tensor, "4"] | Float[Tensor, "N 4"],
+    world_from_cam: Float[Tensor, "N 7"],
+    frame: int,
+    window: int = 8,
+) -> tuple[Float[Tensor, "Q 2"], Int[Tensor, " Q"]]:
+    """The patches of the last ``window`` frames, moved into ``frame`` with their predicted depth and the poses.
+
+    A patch born in frame k at ``uv`` with depth ``d`` (the depth map at its nearest pixel) is back-projected,
+    moved by ``cam_frame_from_cam_k`` and projected; it keeps the id ``k * P + p``, so that logging these per
+    frame with `RerunRecorder.log_patches` draws each patch's predicted track. Patches behind the camera or outside
+    the image are dropped.
+
+    Args:
+        patches: patch centres per frame (vokit pixels).
+        depths: predicted z-depth per frame.
+        intrinsics: ``(fx, fy, cx, cy)``, (4,) or per frame.
+        world_from_cam: poses ``[t, q_xyzw]``.
+        frame: the frame to draw in.
+        window: frames of patches kept (the newest is ``frame`` itself).
+
+    Returns:
+        ``uv`` in ``frame`` and the patch ids.
+    """
+    from vokit.geometry.camera import project
+    from vokit.geometry.lie import se3_act, se3_compose, se3_inverse
+
+    n, n_patches = patches.shape[:2]
+    h, w = depths.shape[-2:]
+    k_all = intrinsics.detach().to(torch.float64).cpu().reshape(-1, 4).expand(n, 4)
+    poses = world_from_cam.detach().to(torch.float64).cpu()
+    uvs, ids = [torch.zeros(0, 2, dtype=torch.float64)], [torch.zeros(0, dtype=torch.int64)]
+    for k in range(max(0, frame - window + 1), frame + 1):
+        uv = patches[k].detach().to(torch.float64).cpu()
+        col, row = uv[:, 0].round().long().clamp(0, w - 1), uv[:, 1].round().long().clamp(0, h - 1)
+        d = depths[k].detach().to(torch.float64).cpu()[row, col]
+        cam_j_from_cam_k = se3_compose(se3_inverse(poses[frame]), poses[k])
+        pts = se3_act(cam_j_from_cam_k.expand(uv.shape[0], 7), unproject(uv, d, k_all[k]))
+        uv_j = project(pts, k_all[frame])
+        keep = (d > 0) & (pts[:, 2] > 1e-6) & (uv_j[:, 0] >= -0.5) & (uv_j[:, 0] <= w - 0.5) \
+            & (uv_j[:, 1] >= -0.5) & (uv_j[:, 1] <= h - 0.5)
+        uvs.append(uv_j[keep])
+        ids.append(k * n_patches + torch.arange(n_patches)[keep])
+    return torch.cat(uvs), torch.cat(ids)
+
+
 class RerunRecorder:
     """Logs a VO run frame by frame to a ``.rrd`` file and/or a live rerun viewer.
 
@@ -241,6 +289,13 @@ class RerunRecorder:
         if patches is not None:
             self._log_patches(patches, patch_ids)
         self.n_frames += 1
+
+    def log_patches(
+        self, index: int, timestamp: float | None, patches: Float[Tensor, "P 2"], patch_ids: Int[Tensor, " P"] | None
+    ) -> None:
+        """Log frame ``index``'s active patches (and, with ids, their tracks) alone; call in frame order."""
+        self._set_time(index, timestamp)
+        self._log_patches(patches, patch_ids)
 
     def log_pose(
         self,
