@@ -5,12 +5,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from tests.engine.test_pipeline import write_tiny_checkpoint, write_tiny_street
+from tests.app.test_pipeline import write_tiny_checkpoint, write_tiny_street
 
+from vokit.app import pipeline
 from vokit.cli import demo as demo_cli
 from vokit.cli import main as cli_main
 from vokit.cli.run import parse_calib_arg
-from vokit.engine import pipeline
 from vokit.errors import VokitError
 
 

@@ -83,7 +83,9 @@ def _parser() -> argparse.ArgumentParser:
 def _write_json(out: Path | None, payload: dict[str, Any]) -> None:
     if out is None:
         return
-    text = json.dumps(payload, indent=2, allow_nan=False, default=_json_default) + "\n"
+    from vokit.metrics.serialize import json_ready
+
+    text = json.dumps(json_ready(payload), indent=2, allow_nan=False) + "\n"
     try:
         out.mkdir(parents=True, exist_ok=True)
         (out / "metrics.json").write_text(text)
@@ -135,21 +137,6 @@ def _prepare_out(out: Path) -> None:
         raise VokitError(f"--out folder is not writable: {err.strerror or err}", out) from None
 
 
-def _json_default(value: Any) -> Any:
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def _clean(payload: Any) -> Any:
-    """Replace NaN / inf floats by None so that the JSON is strict."""
-    if isinstance(payload, dict):
-        return {k: _clean(v) for k, v in payload.items()}
-    if isinstance(payload, list | tuple):
-        return [_clean(v) for v in payload]
-    if isinstance(payload, float) and (payload != payload or payload in (float("inf"), float("-inf"))):
-        return None
-    return payload
-
-
 def _read_traj(path: Path, fmt: str, times: Path | None) -> tuple[Any, Any]:
     """Timestamps and poses of a trajectory file; KITTI poses as the file's raw 3x4 matrices (as evo/devkit)."""
     from vokit.data.trajectory_io import read_kitti_matrices, read_trajectory
@@ -186,7 +173,7 @@ def run_traj(args: argparse.Namespace) -> int:
     if args.out is not None:
         payload = {"gt": str(args.gt), "est": str(args.est), "format": args.format, "est_format": est_format,
                    **result.as_dict(), "trivial": trivial}
-        _write_json(args.out, _clean(payload))
+        _write_json(args.out, payload)
         _traj_plots(result, args.out, args.title or f"{args.est.name} vs {args.gt.name}", indexed and
                     args.gt_times is None)
     return 0
@@ -210,32 +197,9 @@ def _trivial_comparison(result: Any, ref: Any, est: Any, args: argparse.Namespac
 
 
 def _traj_plots(result: Any, out: Path, title: str, frames: bool) -> None:
-    from vokit.metrics.plots import (
-        plot_error_over_time,
-        plot_kitti_segment_errors,
-        plot_trajectory_summary,
-        plot_trajectory_top_view,
-    )
+    from vokit.metrics.plots import write_trajectory_plots
 
-    errors, rpe = result.ate.errors, result.rpe
-    written = [plot_trajectory_top_view(
-        result.ref_positions_m, result.ate.est_aligned[:, :3], errors.trans_m, out / "trajectory.png",
-        f"{title}\nAPE rmse {errors.trans.rmse:.4f} m ({result.ate.alignment.mode} aligned)",
-    )]
-    times = result.ref_times_s - (0.0 if frames else float(result.ref_times_s[0]))
-    xlabel = "frame" if frames else "time (s)"
-    written.append(plot_error_over_time(times, errors.trans_m, out / "ape.png", "APE translation (m)", title,
-                                        errors.trans, xlabel))
-    written.append(plot_trajectory_summary(
-        result.ref_positions_m, result.ate.est_aligned[:, :3], errors.trans_m, times, out / "summary.png",
-        f"{title}: APE rmse {errors.trans.rmse:.4f} m ({result.ate.alignment.mode} aligned)", errors.trans, xlabel,
-    ))
-    written.append(plot_error_over_time(times[rpe.pairs[:, 1]], rpe.errors.trans_m, out / "rpe.png",
-                                        "RPE translation (m)", f"{title} (delta {rpe.delta:g} {rpe.delta_unit})",
-                                        rpe.errors.trans, xlabel))
-    if result.kitti is not None:
-        written.append(plot_kitti_segment_errors(result.kitti, out / "kitti_segments.png", title))
-    for path in written:
+    for path in write_trajectory_plots(result, out, title, frames=frames).values():
         print(f"wrote {path}")
 
 
@@ -317,7 +281,7 @@ def run_depth(args: argparse.Namespace) -> int:
                    "ratio_median": m.ratio_median, "ratio_std": m.ratio_std, "metrics": m.mean.as_dict(),
                    "constant_depth_metrics": constant.mean.as_dict(),
                    "beats_constant_depth": m.mean.abs_rel < constant.mean.abs_rel}
-        _write_json(args.out, _clean(payload))
+        _write_json(args.out, payload)
         print(f"wrote {plot_depth_error_histogram(m, args.out / 'depth_error_hist.png', str(args.pred))}")
     return 0
 
@@ -375,7 +339,7 @@ def run_flow(args: argparse.Namespace) -> int:
     if fg_masks is not None:
         payload["fg_mask"] = str(args.fg_mask)
         payload["n_fg_pixels"] = m.n_fg
-    _write_json(args.out, _clean(payload))
+    _write_json(args.out, payload)
     return 0
 
 

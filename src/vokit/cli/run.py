@@ -8,11 +8,14 @@ Examples::
     vokit run synthetic:street --max-frames 40                       # the synthetic world (test-split seed)
 
 Writes trajectories (TUM and KITTI), 16-bit depth PNGs with colour previews, flow and motion-mask previews
-(coopnet), ``metrics.json`` when ground truth exists, plots and ``report.html``; see `vokit.engine.pipeline`.
+(methods with a flow network), ``metrics.json`` when ground truth exists, plots and ``report.html``; see
+`vokit.app.pipeline`.
 """
 
 import argparse
 from pathlib import Path
+
+from vokit.methods.registry import DEFAULT_METHOD, method_names
 
 FORMATS = ("kitti-odom", "kitti-raw", "tum", "euroc", "tartanair", "7scenes", "images", "video", "synthetic")
 
@@ -20,13 +23,13 @@ FORMATS = ("kitti-odom", "kitti-raw", "tum", "euroc", "tartanair", "7scenes", "i
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vokit run",
-        description="Run a trained model (default: the shipped CoopNet) over an image folder, a video or a dataset "
-                    "sequence; write trajectories, depth maps, previews, plots and report.html, and evaluate "
+        description=f"Run a trained model (default: the shipped {DEFAULT_METHOD}) over an image folder, a video or "
+                    "a dataset sequence; write trajectories, depth maps, previews, plots and report.html, and evaluate "
                     "against ground truth when the sequence has it.",
     )
     parser.add_argument("source", help="image folder, video file, dataset sequence folder, or synthetic[:SCENE[:SEED]]")
-    parser.add_argument("--method", choices=("coopnet", "monodepth2"), default=None,
-                        help="model to run (default: coopnet, or the method of --weights)")
+    parser.add_argument("--method", choices=method_names(), default=None,
+                        help=f"model to run (default: {DEFAULT_METHOD}, or the method of --weights)")
     parser.add_argument("--calib", nargs="+", metavar="VALUE", default=None,
                         help="camera of an image folder or video: fx fy cx cy [k1 k2 p1 p2] in pixels, or a "
                              "calibration file (numbers, a 3x3 K, or a Kalibr sensor.yaml)")
@@ -65,12 +68,12 @@ def parse_calib_arg(values: list[str] | None) -> str | list[float] | None:
 def main(argv: list[str]) -> int:
     """Run ``vokit run``; returns the exit status (bad input raises `VokitError`, shown with status 2)."""
     args = _parser().parse_args(argv)
-    from vokit.engine.pipeline import run_sequence
-    from vokit.engine.run_outputs import COMPACT_COLUMNS, format_summary, summary_row
+    from vokit.app.outputs import COMPACT_COLUMNS, format_summary, summary_row
+    from vokit.app.pipeline import run_sequence
 
     result = run_sequence(
         args.source,
-        method=args.method if args.method is not None or args.weights is not None else "coopnet",
+        method=args.method if args.method is not None or args.weights is not None else DEFAULT_METHOD,
         out=args.out,
         weights=args.weights,
         calib=parse_calib_arg(args.calib),
@@ -82,8 +85,9 @@ def main(argv: list[str]) -> int:
         overwrite=args.overwrite,
         progress=not args.quiet,
     )
-    print(f"vokit run: {result.method} on {result.sequence_name}: {result.n_frames} frames at "
-          f"{result.frames_per_second:.2f} frames/s")
+    print(f"vokit run: {result.method} on {result.sequence_name}: {result.n_frames} frames, "
+          f"{result.frames_per_second:.2f} frames/s inference, {result.end_to_end_frames_per_second:.2f} frames/s "
+          "end to end (writing, evaluation, plots and report included)")
     if result.metrics is not None:
         print(format_summary({result.method: summary_row(result.metrics)}, COMPACT_COLUMNS[:-1]))
     print(f"  run folder: {result.out}\n  report:     {result.report}")

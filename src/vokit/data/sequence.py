@@ -187,27 +187,57 @@ class Sequence:
             )
         return value
 
-    def __getitem__(self, index: int) -> Frame:
-        """Load frame ``index`` (negative indices count from the end) with whatever ground truth exists."""
+    def image(self, index: int) -> Float[Tensor, "3 H W"]:
+        """Frame ``index``'s image alone (RGB in [0, 1]); no ground truth is decoded."""
         i = self._check_index(index)
-        h, w = self.image_size
-        image = self._checked("image", self._load_image(i), (3, h, w), i)
-        depth = flow = mask = None
-        if self._load_depth is not None:
-            depth = self._checked("depth", self._load_depth(i), (h, w), i)
-        if self._load_flow is not None:
-            flow = self._checked("flow", self._load_flow(i), (h, w, 2), i)
-        if self._load_motion_mask is not None:
-            mask = self._checked("motion mask", self._load_motion_mask(i), (h, w), i).to(torch.bool)
+        return self._checked("image", self._load_image(i), (3, *self.image_size), i)
+
+    def frame_intrinsics(self, index: int) -> Float[Tensor, "4"]:
+        """Frame ``index``'s ``(fx, fy, cx, cy)`` in pixels."""
+        return self.intrinsics[self._check_index(index)].clone()
+
+    def pose(self, index: int) -> Float[Tensor, "7"] | None:
+        """Frame ``index``'s ground-truth ``world_from_cam`` [t, q_xyzw] (metres), None when absent."""
+        i = self._check_index(index)
+        return None if self.world_from_cam is None else self.world_from_cam[i].clone()
+
+    def depth(self, index: int) -> Float[Tensor, "H W"] | None:
+        """Frame ``index``'s ground-truth z-depth (metres, 0 = invalid) alone, None when absent."""
+        i = self._check_index(index)
+        if self._load_depth is None:
+            return None
+        return self._checked("depth", self._load_depth(i), self.image_size, i)
+
+    def flow(self, index: int) -> Float[Tensor, "H W 2"] | None:
+        """Frame ``index``'s ground-truth forward flow (pixels) alone, None when absent."""
+        i = self._check_index(index)
+        if self._load_flow is None:
+            return None
+        return self._checked("flow", self._load_flow(i), (*self.image_size, 2), i)
+
+    def motion_mask(self, index: int) -> Bool[Tensor, "H W"] | None:
+        """Frame ``index``'s ground-truth moving-object mask alone, None when absent."""
+        i = self._check_index(index)
+        if self._load_motion_mask is None:
+            return None
+        return self._checked("motion mask", self._load_motion_mask(i), self.image_size, i).to(torch.bool)
+
+    def __getitem__(self, index: int) -> Frame:
+        """Load frame ``index`` (negative indices count from the end) with whatever ground truth exists.
+
+        Decodes everything; :meth:`image`, :meth:`depth`, :meth:`flow`, :meth:`motion_mask` and :meth:`pose` load
+        one field alone.
+        """
+        i = self._check_index(index)
         return Frame(
-            image=image,
-            intrinsics=self.intrinsics[i].clone(),
+            image=self.image(i),
+            intrinsics=self.frame_intrinsics(i),
             timestamp=float(self.timestamps[i]),
             index=i,
-            world_from_cam=None if self.world_from_cam is None else self.world_from_cam[i].clone(),
-            depth=depth,
-            flow=flow,
-            motion_mask=mask,
+            world_from_cam=self.pose(i),
+            depth=self.depth(i),
+            flow=self.flow(i),
+            motion_mask=self.motion_mask(i),
         )
 
     def __iter__(self) -> Iterator[Frame]:

@@ -12,13 +12,9 @@ import yaml
 from tests.engine.tiny import tiny_config
 from tests.support.sequences import make_sequence as make_test_sequence
 
-from vokit.data.image_io import read_png16
-from vokit.data.synthetic import make_sequence, split_seed
-from vokit.data.trajectory_io import read_trajectory
-from vokit.data.writers import write_sequence
-from vokit.engine import pipeline
-from vokit.engine.checkpoint import atomic_torch_save, make_checkpoint
-from vokit.engine.pipeline import (
+from vokit.app import pipeline
+from vokit.app.outputs import format_summary, summary_row
+from vokit.app.pipeline import (
     RUN_OUTPUTS,
     RunResult,
     open_source,
@@ -26,10 +22,15 @@ from vokit.engine.pipeline import (
     run_sequence,
     select_frames,
 )
+from vokit.data.image_io import read_png16
+from vokit.data.synthetic import make_sequence, split_seed
+from vokit.data.trajectory_io import read_trajectory
+from vokit.data.writers import write_sequence
+from vokit.engine.checkpoint import atomic_torch_save, make_checkpoint
 from vokit.engine.registry import get_method
-from vokit.engine.run_outputs import format_summary, json_ready, summary_row
 from vokit.errors import VokitError
 from vokit.geometry.lie import quat_to_matrix
+from vokit.metrics.serialize import json_ready
 
 N_FRAMES = 5
 HEIGHT, WIDTH = 48, 80
@@ -80,13 +81,17 @@ def test_run_writes_every_output(coopnet_run: RunResult) -> None:
     assert _frames(out / "motion_mask") == stems
     assert _frames(out / "motion_mask_preview") == stems
     assert _frames(out / "flow_preview") == stems[:-1]  # flow of frame k goes to frame k + 1
-    for plot in ("trajectory_top_view", "ate_over_time", "frames_panel", "depth_error_histogram"):
+    for plot in ("trajectory", "ape", "rpe", "summary", "frames_panel", "depth_error_histogram"):
         assert (out / "plots" / f"{plot}.png").is_file()
     info = yaml.safe_load((out / "config.yaml").read_text())
     assert info["method"] == "coopnet" and info["format"] == "kitti-odom"
-    assert info["network_input_size"] == [64, 96] and info["sequence"]["image_size"] == [HEIGHT, WIDTH]
+    assert info["sequence"]["image_size"] == [HEIGHT, WIDTH] and info["training_input_size"] == [64, 96]
+    # 48x80 frames (5:3) at the 64x96 pixel budget: 61x101, padded to the stride 32
+    assert info["network_input_size"] == [64, 128]
+    assert info["end_to_end_frames_per_second"] > 0
     assert info["model_config"]["model"]["method"] == "coopnet"
     assert coopnet_run.n_frames == N_FRAMES and coopnet_run.frames_per_second > 0
+    assert 0 < coopnet_run.end_to_end_frames_per_second < coopnet_run.frames_per_second
 
 
 def test_written_files_round_trip(coopnet_run: RunResult) -> None:
@@ -203,7 +208,7 @@ def test_monodepth2_with_stride_and_max_frames(artifacts: dict[str, Path]) -> No
     assert metrics is not None and "depth" in metrics
     assert "flow" not in metrics, "ground-truth flow points to the next original frame: dropped with a stride"
     assert "alignment needs between 3" in metrics["notes"]["trajectory"]
-    assert (result.out / "plots" / "trajectory_top_view.png").is_file()
+    assert (result.out / "plots" / "trajectory.png").is_file()
 
 
 def test_image_folder_with_calibration(artifacts: dict[str, Path], tmp_path: Path) -> None:
@@ -215,7 +220,7 @@ def test_image_folder_with_calibration(artifacts: dict[str, Path], tmp_path: Pat
     result = run_sequence(folder, out=tmp_path / "out", weights=artifacts["coopnet"], calib=calib, progress=False)
     assert result.metrics is None and not (result.out / "metrics.json").exists()
     assert len(_frames(result.out / "depth")) == 3 and len(_frames(result.out / "flow_preview")) == 2
-    assert (result.out / "plots" / "trajectory_top_view.png").is_file()
+    assert (result.out / "plots" / "trajectory.png").is_file()
     page = result.report.read_text(encoding="utf-8")
     assert "No ground truth" in page and page.count("data:image/png;base64,") == 2
     (tmp_path / "calib.txt").write_text(" ".join(map(str, calib)) + "\n")
@@ -320,3 +325,20 @@ def test_json_ready_replaces_non_finite_numbers() -> None:
              "d": np.int64(3), "e": "text"}
     assert json_ready(value) == {"a": None, "b": [1.5, None, [2.0, None]], "c": 0.5, "d": 3, "e": "text"}
     json.dumps(json_ready(value), allow_nan=False)
+
+
+def test_depth_metrics_merged_per_frame_equal_one_call() -> None:
+    from vokit.app.outputs import merge_depth_metrics
+    from vokit.metrics import eigen_depth_metrics
+
+    gen = torch.Generator().manual_seed(3)
+    gts = [torch.rand(12, 16, generator=gen) * 20 + 0.5 for _ in range(5)]
+    preds = [torch.rand(12, 16, generator=gen) * 3 + 0.1 for _ in range(5)]
+    whole = eigen_depth_metrics(gts, preds, pred_kind="depth", crop="none", max_depth_m=80.0, median_scaling=True)
+    parts = [eigen_depth_metrics([g], [p], pred_kind="depth", crop="none", max_depth_m=80.0, median_scaling=True)
+             for g, p in zip(gts, preds, strict=True)]
+    merged = merge_depth_metrics(parts)
+    assert merged.mean == whole.mean and merged.ratio_median == whole.ratio_median
+    assert math.isclose(merged.ratio_std, whole.ratio_std, rel_tol=1e-12)
+    torch.testing.assert_close(merged.per_image, whole.per_image, rtol=0, atol=0)
+    torch.testing.assert_close(merged.abs_rel_hist, whole.abs_rel_hist, rtol=0, atol=0)

@@ -7,20 +7,24 @@
   scale is unknown; the synthetic-trained models learned metres);
 - ``depth/NNNNNN.png``: 16-bit z-depth, ``depth = value / 256`` in the same units, 0 = invalid (the scale is also
   stored in each PNG's ``vokit_depth`` text entry); ``depth_preview/``: colour inverse depth (near = bright);
-- with a flow network (``coopnet``): ``flow_preview/NNNNNN.png`` (forward flow of frame N to N + 1 in the
-  Middlebury colour code), ``motion_mask/NNNNNN.png`` (8-bit moving-object probability, 255 = moving) and
-  ``motion_mask_preview/`` (the mask in red over the image);
+- with a flow network (methods whose ``outputs`` include flow): ``flow_preview/NNNNNN.png`` (forward flow of
+  frame N to N + 1 in the Middlebury colour code), ``motion_mask/NNNNNN.png`` (8-bit moving-object probability,
+  255 = moving) and ``motion_mask_preview/`` (the mask in red over the image);
 - ``metrics.json`` when the sequence has ground truth: Eigen depth metrics with per-image median scaling (all valid
   pixels ``1e-3 < gt < 80`` m, and moving-object pixels), ATE after Sim(3) alignment and RPE over consecutive
   frames, flow EPE / Fl, motion-mask IoU (mask > 0.5);
-- ``plots/``: trajectory top view (against the ground truth when present), ATE over time, depth error histogram
-  and a panel of a few frames (image, depth, flow, motion mask, each beside its ground truth);
+- ``plots/``: the trajectory plots of ``vokit eval traj`` (``trajectory.png`` from above against the ground truth,
+  ``ape.png``, ``rpe.png``, ``summary.png``; without ground truth ``trajectory.png`` alone), depth error
+  histogram and a panel of a few frames (image, depth, flow, motion mask, each beside its ground truth);
 - ``config.yaml``: the run's parameters, the model's training config, vokit version and git SHA;
 - ``report.html``: one self-contained page with the metric tables and the figures.
 
 Frame files are numbered by position in the run (after ``stride`` / ``max_frames``), like the trajectory rows.
-The network sees every image resized to its training resolution (intrinsics scaled by the same factors, METHODS.md
-section 1), and its depth, flow and masks are resized back to the input size before writing and evaluating.
+The network sees every image at its own aspect ratio, resized to the model's training pixel budget and padded to
+the network stride (intrinsics scaled by the same factors, METHODS.md section 1); its depth, flow and masks are
+cropped and resized back to the input size. Each image is decoded once: frame files are written and the
+evaluation is accumulated as frames finish, in the inference pass. A run reports two speeds: inference frames/s
+(decoding and networks) and end-to-end frames/s (everything up to the report).
 """
 
 import json
@@ -28,7 +32,9 @@ import os
 import shutil
 import sys
 import time
+from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -39,31 +45,35 @@ import yaml
 from torch import nn
 
 import vokit
-from vokit.data.sequence import Sequence as FrameSequence
-from vokit.engine.configs import ExperimentConfig
-from vokit.engine.run_outputs import (
+from vokit.app.outputs import (
     COMPACT_COLUMNS,
     DEPTH_PNG_UNITS,
-    evaluate_prediction,
+    EvaluationAccumulator,
+    FrameWriter,
     format_summary,
-    json_ready,
-    mask_iou,
     summary_row,
-    write_frames,
     write_plots,
     write_run_report,
 )
+from vokit.data.sequence import Sequence as FrameSequence
+from vokit.engine.configs import ExperimentConfig
 from vokit.errors import VokitError
-from vokit.methods.inference import SequencePrediction
+from vokit.methods import registry
+from vokit.methods.inference import FrameResult, SequencePrediction
+from vokit.metrics.mask import mask_iou
+from vokit.metrics.serialize import json_ready
 
 __all__ = [
-    "BASELINE_DIR", "COMPACT_COLUMNS", "DEMO_FRAMES", "METHODS", "RUN_OUTPUTS", "RunResult", "demo",
-    "format_summary", "load_model", "mask_iou", "open_source", "prepare_output_dir", "resolve_weights",
+    "BASELINE_DIR", "COMPACT_COLUMNS", "DEMO_FRAMES", "RUN_OUTPUTS", "LoadedModel", "RunResult", "RunSource",
+    "demo", "format_summary", "load_model", "mask_iou", "open_source", "prepare_output_dir", "resolve_weights",
     "run_sequence", "select_frames", "shipped_weights_path", "summary_row",
 ]
 
-METHODS: tuple[str, ...] = ("coopnet", "monodepth2")
-"""Methods ``vokit run`` can run (the names of ``model.method`` in the checkpoints)."""
+DEMO_METHOD = registry.DEFAULT_METHOD
+"""The method ``vokit demo`` shows."""
+
+DEMO_BASELINE = registry.BASELINE_METHOD
+"""The baseline ``vokit demo`` compares it with."""
 
 DEMO_FRAMES = 24
 """Frames of the ``vokit demo`` street sequence."""
@@ -74,8 +84,8 @@ RUN_OUTPUTS: tuple[str, ...] = (
 )
 """Files and folders a run writes; ``overwrite=True`` replaces exactly these."""
 
-BASELINE_DIR = "baseline-monodepth2"
-"""Sub-folder of the demo's run folder holding the Monodepth2 baseline run."""
+BASELINE_DIR = f"baseline-{DEMO_BASELINE}"
+"""Sub-folder of the demo's run folder holding the baseline run."""
 
 
 @dataclass(frozen=True)
@@ -84,15 +94,17 @@ class RunResult:
 
     Attributes:
         out: the run folder.
-        method: ``coopnet`` or ``monodepth2``.
+        method: the method's registry name.
         sequence_name: the sequence's name.
         n_frames: frames processed.
-        frames_per_second: inference throughput (image loading included).
+        frames_per_second: inference throughput (image decoding and the networks, while the frame writers run
+            on other threads; see `SequencePrediction.frames_per_second`).
+        end_to_end_frames_per_second: frames over the whole run (inference, files, evaluation, plots, report).
         weights: the checkpoint file used.
         metrics: the content of ``metrics.json`` (None without ground truth).
         report: the ``report.html`` path.
         prediction: depth, trajectory, flow and masks at the input resolution.
-        baselines: further runs on the same frames compared in the report (the demo's Monodepth2 baseline).
+        baselines: further runs on the same frames compared in the report (the demo's baseline).
     """
 
     out: Path
@@ -100,6 +112,7 @@ class RunResult:
     sequence_name: str
     n_frames: int
     frames_per_second: float
+    end_to_end_frames_per_second: float
     weights: Path
     metrics: dict[str, Any] | None
     report: Path
@@ -180,13 +193,81 @@ def resolve_weights(method: str, weights: str | Path | None) -> Path:
     return path
 
 
+@dataclass(frozen=True)
+class LoadedModel:
+    """A trained model ready for inference, with where it came from.
+
+    Attributes:
+        model: the model in eval mode.
+        config: its training config.
+        weights: the checkpoint file.
+        step: the training step the checkpoint holds.
+    """
+
+    model: nn.Module
+    config: ExperimentConfig
+    weights: Path
+    step: int
+
+    @property
+    def method(self) -> str:
+        """The method's registry name."""
+        return self.config.model.method
+
+
+@dataclass(frozen=True)
+class RunSource:
+    """What a run was pointed at, as recorded in its ``config.yaml`` and report.
+
+    Attributes:
+        source: the path, ``synthetic:...`` spec or description given.
+        format: the reader used.
+        calib: the ``--calib`` given (file or numbers), if any.
+        stride: every ``stride``-th frame was used.
+        max_frames: at most this many frames (None: all).
+        command: the command line when run as ``vokit``.
+    """
+
+    source: str
+    format: str
+    calib: str | list[float] | None = None
+    stride: int = 1
+    max_frames: int | None = None
+    command: str | None = None
+
+
+@dataclass(frozen=True)
+class RunJob:
+    """Everything one run needs: the frames, the model, where to write, and how.
+
+    Attributes:
+        sequence: the selected frames.
+        source: what they came from.
+        loaded: the model.
+        out: the prepared run folder.
+        device: where the networks run.
+        batch_size: frames per network call.
+        progress: show progress bars.
+        depth_crop: depth evaluation crop (``garg`` for KITTI raw LiDAR, else ``none``).
+    """
+
+    sequence: FrameSequence
+    source: RunSource
+    loaded: LoadedModel
+    out: Path
+    device: torch.device
+    batch_size: int = 8
+    progress: bool = True
+    depth_crop: str = "none"
+
+
 def load_model(
     method: str | None, weights: str | Path | None, device: str | torch.device = "cpu"
-) -> tuple[nn.Module, ExperimentConfig, Path, int]:
-    """Load a trained model bundle for inference.
+) -> LoadedModel:
+    """Load a trained model for inference.
 
     Args:
-        method: ``coopnet`` or ``monodepth2``; None takes the method of ``weights`` (required then).
+        method: a registered method name; None takes the method of ``weights`` (required then).
         weights: checkpoint file or training run folder; None for the shipped weights of ``method``.
         device: where the model goes.
 
@@ -198,8 +279,8 @@ def load_model(
     """
     from vokit.engine.checkpoint import find_checkpoint, load_checkpoint, read_checkpoint
 
-    if method is not None and method not in METHODS:
-        raise VokitError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if method is not None:
+        registry.get_method(method)  # raises, naming the known methods
     if method is None and weights is None:
         raise VokitError("give a method or a weights file")
     path = find_checkpoint(resolve_weights(method or "", weights))
@@ -208,7 +289,7 @@ def load_model(
         raise VokitError(f"these weights are a {config.model.method} model, not {method} (drop --method or pass "
                          f"--method {config.model.method})", path)
     step = int(read_checkpoint(path).get("step", 0))
-    return model, config, path, step
+    return LoadedModel(model=model, config=config, weights=path, step=step)
 
 
 def _check_device(device: str | torch.device) -> torch.device:
@@ -308,89 +389,97 @@ def select_frames(sequence: FrameSequence, stride: int = 1, max_frames: int | No
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def _infer(method: str, model: nn.Module, sequence: FrameSequence, device: torch.device, batch_size: int,
-           progress: bool) -> SequencePrediction:
-    if method == "coopnet":
-        from vokit.methods.coopnet import infer_sequence
-    else:
-        from vokit.methods.monodepth2 import infer_sequence  # type: ignore[assignment]
-    return infer_sequence(model, sequence, device=device, batch_size=batch_size,  # type: ignore[arg-type]
-                          show_progress=progress)
-
-
-def _execute(
-    sequence: FrameSequence,
-    model: nn.Module,
-    config: ExperimentConfig,
-    weights_path: Path,
-    weights_step: int,
-    out: Path,
-    device: torch.device,
-    batch_size: int,
-    info: dict[str, Any],
-    progress: bool,
-    depth_crop: str = "none",
-    baselines: Sequence[RunResult] = (),
-) -> RunResult:
-    """Inference, outputs, evaluation, plots and report into a prepared folder."""
+def _execute(job: RunJob, baselines: Sequence[RunResult] = ()) -> RunResult:
+    """Inference, frame outputs and evaluation in one pass, then trajectory files, plots and report."""
     from vokit.data.writers import write_kitti_trajectory, write_tum_trajectory
     from vokit.engine.config_io import config_to_dict, git_sha
 
-    method = config.model.method
+    sequence, out, loaded = job.sequence, job.out, job.loaded
+    method = registry.get_method(loaded.method)
     start = time.perf_counter()
-    prediction = _infer(method, model, sequence, device, batch_size, progress)
+    n = len(sequence)
+    writer = FrameWriter(out, n, job.progress)
+    evaluator = EvaluationAccumulator(sequence, "flow" in method.outputs, "motion_mask" in method.outputs,
+                                      job.depth_crop)
+
+    # Frame files are encoded on worker threads (PNG encoding and numpy release the GIL) and the evaluation is
+    # accumulated on one more, in order, while the networks run; at most `backlog` frames wait.
+    workers = max(1, min(4, os.cpu_count() or 1))
+    backlog = 2 * job.batch_size + 2 * workers
+    waiting: deque[Future[None]] = deque()
+    with ThreadPoolExecutor(workers, thread_name_prefix="vokit-write") as write_pool, \
+            ThreadPoolExecutor(1, thread_name_prefix="vokit-eval") as eval_pool:
+
+        def on_frame(frame: FrameResult) -> None:
+            waiting.append(write_pool.submit(writer.add, frame))
+            waiting.append(eval_pool.submit(evaluator.add, frame))
+            while len(waiting) > 2 * backlog:
+                waiting.popleft().result()
+
+        try:
+            prediction = method.infer(loaded.model, sequence, device=job.device, batch_size=job.batch_size,
+                                      show_progress=job.progress, on_frame=on_frame)
+        finally:
+            while waiting:
+                waiting.popleft().result()
+            writer.close()
     write_tum_trajectory(out / "trajectory_tum.txt", prediction.timestamps, prediction.world_from_cam)
     write_kitti_trajectory(out / "trajectory_kitti.txt", prediction.world_from_cam)
-    too_far = write_frames(out, sequence, prediction, progress)
-    evaluation = evaluate_prediction(sequence, prediction, depth_crop)
-    metrics = None if evaluation is None else evaluation.metrics
-    if metrics is not None:
-        metrics = {"sequence": sequence.name, "method": method, "n_frames": int(prediction.indices.shape[0]),
-                   **metrics}
+    evaluation = evaluator.finish(prediction)
+    metrics = None
+    if evaluation is not None:
+        metrics = {"sequence": sequence.name, "method": method.name, "n_frames": int(prediction.indices.shape[0]),
+                   **evaluation.as_json()}
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    figures = write_plots(out, sequence, prediction, evaluation, method)
-    info = {
-        **info,
-        "method": method,
-        "weights": str(weights_path),
-        "weights_step": weights_step,
-        "device": str(device),
-        "batch_size": batch_size,
-        "sequence": {"name": sequence.name, "frames": int(prediction.indices.shape[0]),
-                     "image_size": list(sequence.image_size),
+    figures = write_plots(out, sequence, prediction, evaluation, method.name, writer.panel_images)
+    n_frames = int(prediction.indices.shape[0])
+    src = job.source
+    info: dict[str, Any] = {
+        "source": src.source, "format": src.format, "calib": src.calib, "stride": src.stride,
+        "max_frames": src.max_frames, "command": src.command,
+        "method": method.name,
+        "weights": str(loaded.weights),
+        "weights_step": loaded.step,
+        "device": str(job.device),
+        "batch_size": job.batch_size,
+        "sequence": {"name": sequence.name, "frames": n_frames, "image_size": list(sequence.image_size),
                      "ground_truth": {"poses": sequence.has_poses, "depth": sequence.has_depth,
                                       "flow": sequence.has_flow, "motion_mask": sequence.has_motion_mask}},
-        "network_input_size": [config.data.height, config.data.width],
-        "depth_png": {"units_per_unit": DEPTH_PNG_UNITS, "pixels_beyond_range_written_as_0": too_far,
+        "training_input_size": [loaded.config.data.height, loaded.config.data.width],
+        "network_input_size": list(prediction.network_input_size),
+        "depth_png": {"units_per_unit": DEPTH_PNG_UNITS, "pixels_beyond_range_written_as_0": writer.too_far,
                       "meaning": "depth = value / 256 in the model's training-scale units; 0 = invalid"},
         "frames_per_second": round(prediction.frames_per_second, 3),
-        "total_seconds": round(time.perf_counter() - start, 2),
         "vokit_version": vokit.__version__,
         "git_sha": git_sha(),
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "model_config": config_to_dict(config),
     }
-    (out / "config.yaml").write_text(yaml.safe_dump(json_ready(info), sort_keys=False), encoding="utf-8")
-    result = RunResult(out=out, method=method, sequence_name=sequence.name, n_frames=int(prediction.indices.shape[0]),
-                       frames_per_second=prediction.frames_per_second, weights=weights_path, metrics=metrics,
-                       report=out / "report.html", prediction=prediction, baselines=tuple(baselines))
-    rows: dict[str, dict[str, float | str]] = {method: summary_row(metrics, prediction.frames_per_second)}
+    rows: dict[str, dict[str, float | str]] = {method.name: summary_row(metrics, prediction.frames_per_second)}
     for base in baselines:
         rows[f"{base.method} (baseline)"] = summary_row(base.metrics, base.frames_per_second)
     height, width = sequence.image_size
+    net_h, net_w = prediction.network_input_size
     summary = [
-        f"Sequence {sequence.name}: {result.n_frames} frames from {info['source']} (format {info['format']}), "
-        f"{width}x{height} px.",
-        f"Model {method} from {weights_path.name} (step {weights_step}), network input {config.data.width}x"
-        f"{config.data.height} px, {prediction.frames_per_second:.2f} frames/s on {device}.",
+        f"Sequence {sequence.name}: {n_frames} frames from {src.source} (format {src.format}), {width}x{height} px.",
+        f"Model {method.name} from {loaded.weights.name} (step {loaded.step}), trained at "
+        f"{loaded.config.data.width}x{loaded.config.data.height} px; network input {net_w}x{net_h} px (same pixel "
+        f"budget, the images' aspect, padded to the stride); {prediction.frames_per_second:.2f} frames/s inference "
+        f"on {job.device}.",
         "Trajectory and depth are in the model's training-scale units (monocular: scale unknown); depth PNGs "
         f"store value = depth x {DEPTH_PNG_UNITS:g}.",
     ]
     if not metrics:
         summary.append("No ground truth: nothing to evaluate.")
-    write_run_report(out, f"vokit run: {method} on {sequence.name}", rows, metrics, figures, summary,
-                     {k: v for k, v in info.items() if k != "model_config"})
-    return result
+    write_run_report(out, f"vokit run: {method.name} on {sequence.name}", rows, metrics, figures, summary, info)
+    elapsed = time.perf_counter() - start
+    info["total_seconds"] = round(elapsed, 2)
+    info["end_to_end_frames_per_second"] = round(n_frames / max(elapsed, 1e-9), 3)
+    info["model_config"] = config_to_dict(loaded.config)
+    (out / "config.yaml").write_text(yaml.safe_dump(json_ready(info), sort_keys=False), encoding="utf-8")
+    return RunResult(out=out, method=method.name, sequence_name=sequence.name, n_frames=n_frames,
+                     frames_per_second=prediction.frames_per_second,
+                     end_to_end_frames_per_second=n_frames / max(elapsed, 1e-9), weights=loaded.weights,
+                     metrics=metrics, report=out / "report.html", prediction=prediction, baselines=tuple(baselines))
 
 
 def default_out_dir(method: str | None, name: str) -> Path:
@@ -402,7 +491,7 @@ def default_out_dir(method: str | None, name: str) -> Path:
 
 def run_sequence(
     source: str | Path | FrameSequence,
-    method: str | None = "coopnet",
+    method: str | None = registry.DEFAULT_METHOD,
     out: str | Path | None = None,
     weights: str | Path | None = None,
     calib: str | Path | Sequence[float] | None = None,
@@ -420,7 +509,8 @@ def run_sequence(
         source: an image folder, video file, dataset sequence folder (``kitti-odom``, ``kitti-raw``, ``tum``,
             ``euroc``, ``tartanair``, ``7scenes`` layouts, or one written by ``vokit synth``),
             ``synthetic[:scene[:seed]]``, or a `Sequence`.
-        method: ``coopnet`` or ``monodepth2``; None takes the method of ``weights``.
+        method: a registered method name (default :data:`vokit.methods.registry.DEFAULT_METHOD`); None takes the
+            method of ``weights``.
         out: the run folder (default :func:`default_out_dir`); checked for writing before any work.
         weights: checkpoint file or training run folder (default: the shipped ``<method>-synthetic.pt``).
         calib: for image folders and videos, ``fx fy cx cy [k1 k2 p1 p2]`` in pixels or a calibration file.
@@ -450,20 +540,21 @@ def run_sequence(
     if method is None and weights is None:
         raise VokitError("give --method or --weights")
     out_dir = prepare_output_dir(out, overwrite)
-    model, config, weights_path, step = load_model(method, weights, dev)
+    loaded = load_model(method, weights, dev)
     synthetic_frames = 100 if max_frames is None else max_frames * stride
     sequence, fmt = open_source(source, format, calib, synthetic_frames=synthetic_frames)
     sequence = select_frames(sequence, stride, max_frames)
-    info: dict[str, Any] = {
-        "source": str(source.source or source.name) if isinstance(source, FrameSequence) else str(source),
-        "format": fmt,
-        "calib": None if calib is None else (str(calib) if isinstance(calib, (str, Path)) else list(calib)),
-        "stride": stride,
-        "max_frames": max_frames,
-        "command": " ".join(["vokit", *sys.argv[1:]]) if Path(sys.argv[0]).name == "vokit" else None,
-    }
+    run_source = RunSource(
+        source=str(source.source or source.name) if isinstance(source, FrameSequence) else str(source),
+        format=fmt,
+        calib=None if calib is None else (str(calib) if isinstance(calib, (str, Path)) else list(calib)),
+        stride=stride,
+        max_frames=max_frames,
+        command=" ".join(["vokit", *sys.argv[1:]]) if Path(sys.argv[0]).name == "vokit" else None,
+    )
     crop = "garg" if fmt == "kitti-raw" else "none"
-    return _execute(sequence, model, config, weights_path, step, out_dir, dev, batch_size, info, progress, crop)
+    return _execute(RunJob(sequence=sequence, source=run_source, loaded=loaded, out=out_dir, device=dev,
+                           batch_size=batch_size, progress=progress, depth_crop=crop))
 
 
 def demo(
@@ -476,26 +567,26 @@ def demo(
     batch_size: int = 8,
     progress: bool = True,
 ) -> RunResult:
-    """``vokit demo``: a synthetic street with moving cars, the shipped CoopNet (and baseline), evaluated.
+    """``vokit demo``: a synthetic street with moving cars, the shipped :data:`DEMO_METHOD` (and baseline), evaluated.
 
     The street is sequence ``seed_index`` of the synthetic world's test split (seeds no training run uses),
-    rendered at the model's training resolution. CoopNet writes the run folder ``out``; the Monodepth2 baseline,
-    when its weights exist (``baseline_weights`` or the shipped file), runs on the same frames into
-    ``out/baseline-monodepth2`` and joins the summary table of ``out/report.html``. Earlier demo outputs in ``out``
-    are replaced.
+    rendered at the model's training resolution. :data:`DEMO_METHOD` writes the run folder ``out``; the
+    :data:`DEMO_BASELINE` baseline, when its weights exist (``baseline_weights`` or the shipped file), runs on the
+    same frames into ``out/`` :data:`BASELINE_DIR` and joins the summary table of ``out/report.html``. Earlier demo
+    outputs in ``out`` are replaced.
 
     Args:
         out: the run folder.
         frames: frames to render (>= 3).
         device: ``cpu`` or ``cuda``.
-        weights: CoopNet checkpoint (default: the shipped ``coopnet-synthetic.pt``).
-        baseline_weights: Monodepth2 checkpoint (default: the shipped file when present, else no baseline).
+        weights: :data:`DEMO_METHOD` checkpoint (default: its shipped ``<method>-synthetic.pt``).
+        baseline_weights: baseline checkpoint (default: the shipped file when present, else no baseline).
         seed_index: which test-split street.
         batch_size: frames per network call.
         progress: show progress bars.
 
     Returns:
-        The CoopNet run, with the baseline run in ``baselines``.
+        The :data:`DEMO_METHOD` run, with the baseline run in ``baselines``.
 
     Raises:
         VokitError: missing or corrupt weights, an unwritable folder, or bad arguments.
@@ -506,22 +597,20 @@ def demo(
         raise VokitError(f"--frames must be >= 3, got {frames}")
     dev = _check_device(device)
     out_dir = prepare_output_dir(out, overwrite=True, extra_outputs=(BASELINE_DIR,))
-    model, config, weights_path, step = load_model("coopnet", weights, dev)
+    loaded = load_model(DEMO_METHOD, weights, dev)
     baseline = None
-    if baseline_weights is not None or shipped_weights_path("monodepth2").is_file():
-        baseline = load_model("monodepth2", baseline_weights, dev)
+    if baseline_weights is not None or shipped_weights_path(DEMO_BASELINE).is_file():
+        baseline = load_model(DEMO_BASELINE, baseline_weights, dev)
     seed = split_seed("test", seed_index)
-    height, width = config.data.height, config.data.width
+    height, width = loaded.config.data.height, loaded.config.data.width
     world = SyntheticWorld("street", frames, seed, height, width, memory_cache=frames)
     sequence = world.as_sequence()
-    info: dict[str, Any] = {"source": f"synthetic street, test split sequence {seed_index} (seed {seed})",
-                            "format": "synthetic", "calib": None, "stride": 1, "max_frames": frames,
-                            "command": "vokit demo"}
+    run_source = RunSource(source=f"synthetic street, test split sequence {seed_index} (seed {seed})",
+                           format="synthetic", stride=1, max_frames=frames, command="vokit demo")
     baselines: list[RunResult] = []
     if baseline is not None:
-        b_model, b_config, b_path, b_step = baseline
         base_dir = prepare_output_dir(out_dir / BASELINE_DIR, overwrite=True)
-        baselines.append(_execute(sequence, b_model, b_config, b_path, b_step, base_dir, dev, batch_size, info,
-                                  progress))
-    return _execute(sequence, model, config, weights_path, step, out_dir, dev, batch_size, info, progress,
-                    baselines=baselines)
+        baselines.append(_execute(RunJob(sequence=sequence, source=run_source, loaded=baseline, out=base_dir,
+                                         device=dev, batch_size=batch_size, progress=progress)))
+    return _execute(RunJob(sequence=sequence, source=run_source, loaded=loaded, out=out_dir, device=dev,
+                           batch_size=batch_size, progress=progress), baselines=baselines)
