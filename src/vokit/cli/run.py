@@ -6,6 +6,7 @@ Examples::
     vokit run clip.mp4 --calib calib.txt --method monodepth2 --stride 2
     vokit run datasets/kitti/sequences/01 --max-frames 200          # ground truth present: also evaluates
     vokit run synthetic:street --max-frames 40                       # the synthetic world (test-split seed)
+    vokit run datasets/kitti/sequences/01 --rerun run.rrd --colmap colmap/   # viewer recording, COLMAP model
 
 Writes trajectories (TUM and KITTI), 16-bit depth PNGs with colour previews, flow and motion-mask previews
 (methods with a flow network), ``metrics.json`` when ground truth exists, plots and ``report.html``; see
@@ -43,6 +44,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=8, help="frames per network call (default 8)")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier run's outputs in --out")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--rerun", type=Path, default=None, metavar="FILE.rrd",
+                        help="also write a rerun recording: camera, image, depth cloud, trajectories, patches "
+                             "(open with `rerun FILE.rrd`; needs pip install 'vokit[viz]')")
+    parser.add_argument("--rerun-spawn", action="store_true",
+                        help="also stream to a live rerun viewer (needs the viz extra and a display)")
+    parser.add_argument("--colmap", type=Path, default=None, metavar="DIR",
+                        help="also write a COLMAP text model (cameras.txt, images.txt, points3D.txt, images/)")
     return parser
 
 
@@ -84,6 +92,9 @@ def main(argv: list[str]) -> int:
         batch_size=args.batch_size,
         overwrite=args.overwrite,
         progress=not args.quiet,
+        rerun=args.rerun,
+        rerun_spawn=args.rerun_spawn,
+        colmap=args.colmap,
     )
     print(f"vokit run: {result.method} on {result.sequence_name}: {result.n_frames} frames, "
           f"{result.frames_per_second:.2f} frames/s inference, {result.end_to_end_frames_per_second:.2f} frames/s "
@@ -91,4 +102,8 @@ def main(argv: list[str]) -> int:
     if result.metrics is not None:
         print(format_summary({result.method: summary_row(result.metrics)}, COMPACT_COLUMNS[:-1]))
     print(f"  run folder: {result.out}\n  report:     {result.report}")
+    if args.rerun is not None:
+        print(f"  rerun:      {args.rerun} (open with: rerun {args.rerun})")
+    if args.colmap is not None:
+        print(f"  COLMAP:     {args.colmap}")
     return 0
