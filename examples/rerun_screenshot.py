@@ -55,9 +55,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=9877)
     args = parser.parse_args()
 
+    from vokit.app.pipeline import open_source, run_sequence
     from vokit.data.colmap import points_from_depth, write_colmap_text
     from vokit.data.rerun_log import RerunRecorder
-    from vokit.engine.pipeline import open_source, run_sequence
     from vokit.metrics.trajectory import align_trajectory, apply_sim3_to_poses
 
     sequence, _ = open_source("synthetic:street", synthetic_frames=args.frames)
