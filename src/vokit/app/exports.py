@@ -93,7 +93,7 @@ class RunExports:
     def on_frame(self, frame: FrameResult) -> None:
         """Log a finished frame to rerun and keep what the COLMAP model needs (a subsampled depth and colours)."""
         k = frame.position
-        timestamp = float(self.sequence.timestamps[frame.index]) if frame.index < len(self.sequence) else None
+        timestamp = float(self.sequence.timestamps[k])
         if self.recorder is not None:
             self.recorder.log_view(k, timestamp, frame.image, self.sequence.intrinsics[k], frame.depth)
         if self.options.colmap is not None:
