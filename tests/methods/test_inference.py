@@ -8,6 +8,7 @@ from torch import nn
 
 from vokit.errors import VokitError
 from vokit.geometry import lie
+from vokit.methods.coopnet import mixture_motion_mask
 from vokit.methods.inference import chain_poses, network_geometry, run_inference
 from vokit.nets.pose_net import PoseNet
 
@@ -81,7 +82,8 @@ ORACLE = _OracleBundle()
 @pytest.mark.parametrize("batch_size", [1, 3, 16])
 def test_inference_assembles_depth_poses_flow_and_motion_masks(batch_size: int) -> None:
     seq = sliding_plane_sequence(n_frames=7, shift_px=SHIFT, patch=PATCH)
-    pred = run_inference(ORACLE, seq, "cpu", batch_size, None, flow_net=ORACLE.flow_net, show_progress=False)
+    pred = run_inference(ORACLE, seq, "cpu", batch_size, None, flow_net=ORACLE.flow_net,
+                         motion_mask_fn=mixture_motion_mask, show_progress=False)
     assert pred.depth.shape == (7, 64, 96) and torch.allclose(pred.depth, torch.tensor(PLANE_DEPTH_M))
     assert pred.indices.tolist() == list(range(7))
     torch.testing.assert_close(pred.timestamps, seq.timestamps)
@@ -103,7 +105,8 @@ def test_inference_assembles_depth_poses_flow_and_motion_masks(batch_size: int) 
 
 def test_static_scene_has_no_motion_and_batches_agree() -> None:
     seq = sliding_plane_sequence(n_frames=5, shift_px=SHIFT)
-    one = run_inference(ORACLE, seq, "cpu", 1, None, flow_net=ORACLE.flow_net, show_progress=False)
+    one = run_inference(ORACLE, seq, "cpu", 1, None, flow_net=ORACLE.flow_net, motion_mask_fn=mixture_motion_mask,
+                         show_progress=False)
     assert one.motion_mask is not None and float((one.motion_mask > 0.5).float().mean()) < 0.02
     sub = run_inference(ORACLE, seq, "cpu", 2, [1, 2, 3], flow_net=None, show_progress=False)
     assert sub.indices.tolist() == [1, 2, 3] and sub.flow is None and sub.motion_mask is None
@@ -112,7 +115,8 @@ def test_static_scene_has_no_motion_and_batches_agree() -> None:
 
 def test_single_frame_and_bad_arguments() -> None:
     seq = sliding_plane_sequence(n_frames=3, shift_px=SHIFT)
-    pred = run_inference(ORACLE, seq, "cpu", 4, [2], flow_net=ORACLE.flow_net, show_progress=False)
+    pred = run_inference(ORACLE, seq, "cpu", 4, [2], flow_net=ORACLE.flow_net, motion_mask_fn=mixture_motion_mask,
+                         show_progress=False)
     assert pred.world_from_cam.shape == (1, 7) and pred.cam_next_from_cam.shape == (0, 7)
     assert pred.flow is not None and pred.flow.shape[0] == 0
     with pytest.raises(VokitError, match="no frames"):

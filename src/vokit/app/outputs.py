@@ -27,6 +27,7 @@ from vokit.metrics.evaluate import TrajectoryEvaluation
 from vokit.metrics.flow import FlowMetrics
 from vokit.metrics.mask import mask_iou
 from vokit.metrics.serialize import json_ready
+from vokit.metrics.trivial import TrivialComparison
 
 DEPTH_PNG_UNITS = 256.0
 """Depth PNG scale of a run folder: ``depth = value / 256`` (training-scale units, up to 255.99)."""
@@ -59,6 +60,8 @@ class Evaluation:
         trajectory: ATE / RPE (and KITTI segment errors) of the Sim(3)-aligned trajectory.
         flow: forward-flow errors, and the number of frame pairs.
         motion_mask: motion-mask IoU (`vokit.metrics.mask.mask_iou`).
+        trivial: the trajectory beside a static camera and a constant-velocity line (`vokit.metrics.trivial`).
+        depth_constant: the Eigen metrics of a constant depth, median-scaled per image, on the same pixels.
         notes: why a metric the ground truth seemed to allow is absent.
     """
 
@@ -67,7 +70,24 @@ class Evaluation:
     trajectory: TrajectoryEvaluation | None = None
     flow: tuple[FlowMetrics, int] | None = None
     motion_mask: dict[str, float | int | None] | None = None
+    trivial: TrivialComparison | None = None
+    depth_constant: tuple[DepthMetrics, int] | None = None
     notes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def verdicts(self) -> list[str]:
+        """One sentence per trivial comparison (trajectory, depth): better than the trivial predictor or not."""
+        out = []
+        if self.trivial is not None:
+            out.append(f"Trajectory: {self.trivial.verdict}.")
+        if self.depth is not None and self.depth_constant is not None:
+            ours, const = self.depth[0].mean.abs_rel, self.depth_constant[0].mean.abs_rel
+            if ours < const:
+                out.append(f"Depth: abs_rel {ours:.3f}, better than a constant depth ({const:.3f}, median-scaled).")
+            else:
+                out.append(f"Depth: TRIVIAL: abs_rel {ours:.3f} is not better than a constant depth "
+                           f"({const:.3f}, median-scaled).")
+        return out
 
     def as_json(self) -> dict[str, Any]:
         """The content of ``metrics.json`` (strict JSON: NaN written as null)."""
@@ -82,6 +102,14 @@ class Evaluation:
             out["flow"] = {**self.flow[0].as_dict(), "n_pairs": self.flow[1], "convention": FLOW_CONVENTION}
         if self.motion_mask is not None:
             out["motion_mask"] = self.motion_mask
+        if self.trivial is not None:
+            out["trivial"] = self.trivial.as_dict()
+        if self.depth_constant is not None:
+            out["depth_constant"] = _depth_summary(*self.depth_constant)
+            if self.depth is not None:
+                out["depth_beats_constant"] = self.depth[0].mean.abs_rel < self.depth_constant[0].mean.abs_rel
+        if self.verdicts:
+            out["verdicts"] = self.verdicts
         if self.notes:
             out["notes"] = dict(self.notes)
         return json_ready(out)
@@ -107,6 +135,7 @@ class EvaluationAccumulator:
         self.with_mask = with_motion_mask and sequence.has_motion_mask
         self.depth_crop = depth_crop
         self.depth_parts: list[DepthMetrics] = []
+        self.constant_parts: list[DepthMetrics] = []
         self.moving_parts: list[DepthMetrics] = []
         self.gt_flow: list[Tensor] = []
         self.pred_flow: list[Tensor] = []
@@ -127,13 +156,15 @@ class EvaluationAccumulator:
         mask = s.motion_mask(frame.index) if need_mask else None
         gt_depth = s.depth(frame.index) if s.has_depth else None
         if gt_depth is not None:
-            from vokit.metrics import eigen_depth_metrics
+            from vokit.metrics import constant_depth_metrics, eigen_depth_metrics
 
             gt = torch.where(gt_depth < EVAL_MAX_DEPTH_M, gt_depth, 0.0)
             if bool((gt > 0).any()):
                 self.depth_parts.append(eigen_depth_metrics(
                     [gt], [frame.depth], pred_kind="depth", crop=self.depth_crop,  # type: ignore[arg-type]
                     max_depth_m=EVAL_MAX_DEPTH_M, median_scaling=True))
+                self.constant_parts.append(constant_depth_metrics(
+                    [gt], crop=self.depth_crop, max_depth_m=EVAL_MAX_DEPTH_M))  # type: ignore[arg-type]
             if mask is not None and bool(((gt > 0) & mask).any()):
                 self.moving_parts.append(eigen_depth_metrics(
                     [torch.where(mask, gt, 0.0)], [frame.depth], pred_kind="depth", crop="none",
@@ -154,14 +185,15 @@ class EvaluationAccumulator:
         Args:
             prediction: the run's prediction (its trajectory is evaluated here).
         """
-        from vokit.metrics import evaluate_trajectory, flow_metrics
+        from vokit.metrics import compare_with_trivial, evaluate_trajectory, flow_metrics
 
         if not self.has_ground_truth:
             return None
         notes: dict[str, str] = {}
-        depth = moving = trajectory = flow = masks = None
+        depth = moving = trajectory = flow = masks = trivial = constant = None
         if self.depth_parts:
             depth = (merge_depth_metrics(self.depth_parts), len(self.depth_parts))
+            constant = (merge_depth_metrics(self.constant_parts), len(self.constant_parts))
         elif self.sequence.has_depth:
             notes["depth"] = "no frame has valid ground-truth depth"
         if self.moving_parts:
@@ -175,6 +207,11 @@ class EvaluationAccumulator:
                                                  est_stamps_s=prediction.timestamps)
             except VokitError as err:
                 notes["trajectory"] = str(err)
+            try:
+                trivial = compare_with_trivial(ref_poses, prediction.world_from_cam, prediction.timestamps,
+                                               align="sim3", rpe_delta=1)
+            except VokitError as err:
+                notes["trivial"] = str(err)
         if self.gt_flow:
             try:
                 fm = flow_metrics(self.pred_flow, self.gt_flow,
@@ -186,7 +223,7 @@ class EvaluationAccumulator:
         if self.gt_masks:
             masks = mask_iou(self.pred_masks, self.gt_masks)
         return Evaluation(depth=depth, depth_moving=moving, trajectory=trajectory, flow=flow, motion_mask=masks,
-                          notes=notes)
+                          trivial=trivial, depth_constant=constant, notes=notes)
 
 
 def evaluate_prediction(
@@ -517,6 +554,20 @@ def _detail_tables(metrics: Mapping[str, Any]) -> list[Table]:
         tables.append(Table("Trajectory", {k: _table_values({s: v.get(s) for s in keep}) for k, v in rows.items()},
                             note=f"Sim(3) Umeyama alignment (scale {t['alignment']['scale']:.4g}) over "
                                  f"{t['alignment']['n_used']} poses; RPE over consecutive frames."))
+    if "trivial" in metrics:
+        t = metrics["trivial"]
+        rows_of = ("estimate", "static camera", "constant-velocity line")
+        tables.append(Table("Beside trivial trajectories", {n: _table_values(t[n]) for n in rows_of if n in t},
+                            note=f"{t['verdict']}. Same alignment ({t['align']}) for all three; the line moves along "
+                                 f"the first frame's optical axis at the ground truth's mean speed "
+                                 f"({t['line_speed_m_s']:.3g} m/s). rmse values."))
+    if "depth_constant" in metrics and "depth" in metrics:
+        depth_keep = ("abs_rel", "sq_rel", "rmse", "a1")
+        tables.append(Table("Depth beside a constant", {
+            "prediction": _table_values({k: metrics["depth"]["mean"].get(k) for k in depth_keep}),
+            "constant depth (median-scaled)": _table_values({k: metrics["depth_constant"]["mean"].get(k)
+                                                             for k in depth_keep})},
+            note="The same pixels and protocol; a constant depth scaled by each image's ground-truth median."))
     if "flow" in metrics:
         f = metrics["flow"]
         names = ("epe_pooled", "epe_image_mean", "fl_all_pct", "fl_fg_pct", "fl_bg_pct", "px1", "px3")

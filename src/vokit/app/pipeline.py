@@ -29,7 +29,6 @@ evaluation is accumulated as frames finish, in the inference pass. A run reports
 
 import json
 import os
-import shutil
 import sys
 import time
 from collections import deque
@@ -56,6 +55,7 @@ from vokit.app.outputs import (
     write_plots,
     write_run_report,
 )
+from vokit.data.output_folder import OutputFolder, abandon_output_folder, finish_output_folder, prepare_output_folder
 from vokit.data.sequence import Sequence as FrameSequence
 from vokit.engine.configs import ExperimentConfig
 from vokit.errors import VokitError
@@ -65,7 +65,7 @@ from vokit.metrics.mask import mask_iou
 from vokit.metrics.serialize import json_ready
 
 __all__ = [
-    "BASELINE_DIR", "COMPACT_COLUMNS", "DEMO_FRAMES", "RUN_OUTPUTS", "LoadedModel", "RunResult", "RunSource",
+    "BASELINE_DIR", "COMPACT_COLUMNS", "DEMO_FRAMES", "LoadedModel", "RunResult", "RunSource",
     "demo", "format_summary", "load_model", "mask_iou", "open_source", "prepare_output_dir", "resolve_weights",
     "run_sequence", "select_frames", "shipped_weights_path", "summary_row",
 ]
@@ -78,12 +78,6 @@ DEMO_BASELINE = registry.BASELINE_METHOD
 
 DEMO_FRAMES = 24
 """Frames of the ``vokit demo`` street sequence."""
-
-RUN_OUTPUTS: tuple[str, ...] = (
-    "trajectory_tum.txt", "trajectory_kitti.txt", "depth", "depth_preview", "flow_preview", "motion_mask",
-    "motion_mask_preview", "plots", "metrics.json", "config.yaml", "report.html",
-)
-"""Files and folders a run writes; ``overwrite=True`` replaces exactly these."""
 
 BASELINE_DIR = f"baseline-{DEMO_BASELINE}"
 """Sub-folder of the demo's run folder holding the baseline run."""
@@ -126,45 +120,23 @@ class RunResult:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def prepare_output_dir(out: str | Path, overwrite: bool = False, extra_outputs: Sequence[str] = ()) -> Path:
+def prepare_output_dir(out: str | Path, overwrite: bool = False) -> OutputFolder:
     """Create the run folder and check that it can be written, before any work is done.
 
     Args:
         out: the folder (created with its parents).
-        overwrite: replace an earlier run's outputs (:data:`RUN_OUTPUTS` and ``extra_outputs``) in ``out``; other
-            files are kept. Without it, a folder holding any of those outputs is an error.
-        extra_outputs: further names to replace (e.g. the demo's baseline folder).
+        overwrite: replace an earlier vokit run in ``out``: exactly the files its manifest lists
+            (`vokit.data.output_folder`); a folder holding anything else (a dataset, a training run, a user's file)
+            is refused, naming the file.
 
     Returns:
-        The folder.
+        The prepared, empty folder; :func:`_execute` records what it writes there.
 
     Raises:
-        VokitError: the folder cannot be created or written, or holds an earlier run and ``overwrite`` is False.
+        VokitError: the folder cannot be created or written, is not empty and ``overwrite`` is False, or holds
+            files that are not an earlier run's.
     """
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise VokitError("the output path exists and is not a folder", out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise VokitError(f"cannot create the output folder: {err.strerror or err}", out) from None
-    probe = out / f".vokit-write-test-{os.getpid()}"
-    try:
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as err:
-        raise VokitError(f"the output folder is not writable: {err.strerror or err}", out) from None
-    existing = [name for name in (*RUN_OUTPUTS, *extra_outputs) if (out / name).exists()]
-    if existing and not overwrite:
-        raise VokitError(f"the output folder already holds a run ({', '.join(existing[:3])}, ...); choose another "
-                         "--out or pass --overwrite", out)
-    for name in existing:
-        target = out / name
-        if target.is_dir() and not target.is_symlink():
-            shutil.rmtree(target)
-        else:
-            target.unlink()
-    return out
+    return prepare_output_folder(out, "run", overwrite)
 
 
 def shipped_weights_path(method: str) -> Path:
@@ -224,6 +196,7 @@ class RunSource:
         source: the path, ``synthetic:...`` spec or description given.
         format: the reader used.
         calib: the ``--calib`` given (file or numbers), if any.
+        calibration: where the intrinsics used came from, in words (`Sequence.calibration_source`).
         stride: every ``stride``-th frame was used.
         max_frames: at most this many frames (None: all).
         command: the command line when run as ``vokit``.
@@ -232,6 +205,7 @@ class RunSource:
     source: str
     format: str
     calib: str | list[float] | None = None
+    calibration: str | None = None
     stride: int = 1
     max_frames: int | None = None
     command: str | None = None
@@ -324,6 +298,7 @@ def open_source(
     format: str | None = None,
     calib: str | Path | Sequence[float] | None = None,
     synthetic_frames: int = 100,
+    calib_override: bool = False,
 ) -> tuple[FrameSequence, str]:
     """Open what ``vokit run`` was pointed at.
 
@@ -331,28 +306,34 @@ def open_source(
         source: an image folder, a video, a dataset sequence folder (any `vokit.data.readers` layout),
             ``synthetic[:scene[:seed]]`` for the synthetic world, or a `Sequence`.
         format: the reader name (``kitti-odom``, ``tum``, ``images``, ``video``, ...); detected when None.
-        calib: ``fx fy cx cy [k1 k2 p1 p2]`` (numbers or one string) or a calibration file; for image folders and
-            videos only (datasets carry their own calibration).
+        calib: ``fx fy cx cy [k1 k2 p1 p2]`` (numbers or one string) or a calibration file: required for image
+            folders and videos without a ``calib.txt``; replaces the intrinsics of TUM-format, 7-Scenes and
+            TartanAir sequences; refused for KITTI and EuRoC, whose calibration files are authoritative, unless
+            ``calib_override`` (`vokit.data.readers.registry.OWN_CALIBRATION`); refused for the synthetic world.
         synthetic_frames: frames to render for a synthetic source.
+        calib_override: let ``calib`` replace an authoritative calibration file.
 
     Returns:
         The sequence and its format name.
 
     Raises:
-        VokitError: missing calibration for images or video, a calibration given for a dataset, or anything the
-            reader rejects (which names the file).
+        VokitError: missing calibration for images or video, a refused calibration, or anything the reader rejects
+            (which names the file).
     """
     from vokit.data.readers import detect_format, open_sequence
 
     if isinstance(source, FrameSequence):
+        if calib is not None:
+            raise VokitError("give the calibration when building the Sequence, not as --calib")
         return source, format or "sequence"
     text = str(source)
     if format == "synthetic" or text == "synthetic" or text.startswith("synthetic:"):
+        if calib is not None:
+            raise VokitError("--calib does not apply to the synthetic world: its calibration is exact")
         spec = text if text.startswith("synthetic") else f"synthetic:{text}"
         return _synthetic_source(spec, synthetic_frames), "synthetic"
     path = Path(source)
     fmt = format or detect_format(path)
-    kwargs: dict[str, Any] = {}
     if fmt in ("images", "video"):
         folder = path if fmt == "images" else path.parent
         if calib is None and not (folder / "calib.txt").is_file():
@@ -362,12 +343,8 @@ def open_source(
                 f"numbers in {folder}",
                 path,
             )
-        if calib is not None:
-            kwargs["calib"] = calib if isinstance(calib, (str, Path)) else [float(x) for x in calib]
-    elif calib is not None:
-        raise VokitError(f"--calib is for image folders and videos; this {fmt} sequence has its own calibration",
-                         path)
-    return open_sequence(path, fmt, **kwargs), fmt
+    given = None if calib is None else calib if isinstance(calib, (str, Path)) else [float(x) for x in calib]
+    return open_sequence(path, fmt, calib=given, calib_override=calib_override), fmt
 
 
 def select_frames(sequence: FrameSequence, stride: int = 1, max_frames: int | None = None) -> FrameSequence:
@@ -415,6 +392,7 @@ def _execute(job: RunJob, baselines: Sequence[RunResult] = ()) -> RunResult:
             ThreadPoolExecutor(1, thread_name_prefix="vokit-eval") as eval_pool:
 
         def on_frame(frame: FrameResult) -> None:
+            _check_finite_frame(frame, loaded.weights)
             waiting.append(write_pool.submit(writer.add, frame))
             waiting.append(eval_pool.submit(evaluator.add, frame))
             if exports is not None:
@@ -433,6 +411,10 @@ def _execute(job: RunJob, baselines: Sequence[RunResult] = ()) -> RunResult:
             while waiting:
                 waiting.popleft().result()
             writer.close()
+    if not bool(torch.isfinite(prediction.world_from_cam).all()):
+        bad = int((~torch.isfinite(prediction.world_from_cam).all(-1)).nonzero()[0, 0])
+        raise VokitError(f"the model predicted a non-finite pose at frame {bad} of the run; these weights are "
+                         "unusable on this sequence (nothing after the frame files was written)", loaded.weights)
     write_tum_trajectory(out / "trajectory_tum.txt", prediction.timestamps, prediction.world_from_cam)
     write_kitti_trajectory(out / "trajectory_kitti.txt", prediction.world_from_cam)
     evaluation = evaluator.finish(prediction)
@@ -448,7 +430,8 @@ def _execute(job: RunJob, baselines: Sequence[RunResult] = ()) -> RunResult:
     n_frames = int(prediction.indices.shape[0])
     src = job.source
     info: dict[str, Any] = {
-        "source": src.source, "format": src.format, "calib": src.calib, "stride": src.stride,
+        "source": src.source, "format": src.format, "calib": src.calib, "calibration": src.calibration,
+        "stride": src.stride,
         "max_frames": src.max_frames, "command": src.command,
         "method": method.name,
         "weights": str(loaded.weights),
@@ -473,7 +456,8 @@ def _execute(job: RunJob, baselines: Sequence[RunResult] = ()) -> RunResult:
     height, width = sequence.image_size
     net_h, net_w = prediction.network_input_size
     summary = [
-        f"Sequence {sequence.name}: {n_frames} frames from {src.source} (format {src.format}), {width}x{height} px.",
+        f"Sequence {sequence.name}: {n_frames} frames from {src.source} (format {src.format}), {width}x{height} px; "
+        f"calibration from {src.calibration or 'the caller'}.",
         f"Model {method.name} from {loaded.weights.name} (step {loaded.step}), trained at "
         f"{loaded.config.data.width}x{loaded.config.data.height} px; network input {net_w}x{net_h} px (same pixel "
         f"budget, the images' aspect, padded to the stride); {prediction.frames_per_second:.2f} frames/s inference "
@@ -483,6 +467,8 @@ def _execute(job: RunJob, baselines: Sequence[RunResult] = ()) -> RunResult:
     ]
     if not metrics:
         summary.append("No ground truth: nothing to evaluate.")
+    elif evaluation is not None:
+        summary += evaluation.verdicts
     write_run_report(out, f"vokit run: {method.name} on {sequence.name}", rows, metrics, figures, summary, info)
     elapsed = time.perf_counter() - start
     info["total_seconds"] = round(elapsed, 2)
@@ -493,6 +479,25 @@ def _execute(job: RunJob, baselines: Sequence[RunResult] = ()) -> RunResult:
                      frames_per_second=prediction.frames_per_second,
                      end_to_end_frames_per_second=n_frames / max(elapsed, 1e-9), weights=loaded.weights,
                      metrics=metrics, report=out / "report.html", prediction=prediction, baselines=tuple(baselines))
+
+
+def _check_finite_frame(frame: FrameResult, weights: Path) -> None:
+    """Stop the run (exit 2) on a non-finite prediction, naming the frame and the checkpoint."""
+    for what, value in (("depth", frame.depth), ("flow", frame.flow_to_next), ("motion mask", frame.motion_mask)):
+        if value is not None and not bool(torch.isfinite(value).all()):
+            raise VokitError(f"the model predicted non-finite {what} at frame {frame.position} of the run (sequence "
+                             f"index {frame.index}); these weights are unusable on this sequence", weights)
+
+
+def _execute_in(folder: OutputFolder, job: RunJob, baselines: Sequence[RunResult] = ()) -> RunResult:
+    """:func:`_execute` into a prepared folder: its manifest records what was written, also after a failure."""
+    try:
+        result = _execute(job, baselines)
+    except BaseException:
+        abandon_output_folder(folder)
+        raise
+    finish_output_folder(folder)
+    return result
 
 
 def default_out_dir(method: str | None, name: str) -> Path:
@@ -515,6 +520,7 @@ def run_sequence(
     batch_size: int = 8,
     overwrite: bool = False,
     progress: bool = True,
+    calib_override: bool = False,
     rerun: str | Path | None = None,
     rerun_spawn: bool = False,
     colmap: str | Path | None = None,
@@ -529,7 +535,8 @@ def run_sequence(
             method of ``weights``.
         out: the run folder (default :func:`default_out_dir`); checked for writing before any work.
         weights: checkpoint file or training run folder (default: the shipped ``<method>-synthetic.pt``).
-        calib: for image folders and videos, ``fx fy cx cy [k1 k2 p1 p2]`` in pixels or a calibration file.
+        calib: ``fx fy cx cy [k1 k2 p1 p2]`` in pixels or a calibration file (see :func:`open_source` for which
+            sources take it).
         format: reader name; detected from the layout when None.
         device: ``cpu`` or ``cuda``.
         stride: use every ``stride``-th frame.
@@ -537,6 +544,7 @@ def run_sequence(
         batch_size: frames per network call.
         overwrite: replace an earlier run's outputs in ``out``.
         progress: show progress bars (frames/s).
+        calib_override: let ``calib`` replace a KITTI or EuRoC calibration file.
         rerun: also write a rerun recording to this ``.rrd`` file (needs ``pip install 'vokit[viz]'``).
         rerun_spawn: also stream to a live rerun viewer (needs the extra and a display).
         colmap: also write a COLMAP text model (and the images as the run saw them) to this folder.
@@ -558,24 +566,31 @@ def run_sequence(
         out = default_out_dir(method, name)
     if method is None and weights is None:
         raise VokitError("give --method or --weights")
-    out_dir = prepare_output_dir(out, overwrite)
-    loaded = load_model(method, weights, dev)
-    synthetic_frames = 100 if max_frames is None else max_frames * stride
-    sequence, fmt = open_source(source, format, calib, synthetic_frames=synthetic_frames)
-    sequence = select_frames(sequence, stride, max_frames)
+    folder = prepare_output_dir(out, overwrite)
+    try:
+        loaded = load_model(method, weights, dev)
+        synthetic_frames = 100 if max_frames is None else max_frames * stride
+        sequence, fmt = open_source(source, format, calib, synthetic_frames=synthetic_frames,
+                                    calib_override=calib_override)
+        sequence = select_frames(sequence, stride, max_frames)
+    except BaseException:
+        abandon_output_folder(folder)
+        raise
     run_source = RunSource(
         source=str(source.source or source.name) if isinstance(source, FrameSequence) else str(source),
         format=fmt,
         calib=None if calib is None else (str(calib) if isinstance(calib, (str, Path)) else list(calib)),
+        calibration=sequence.calibration_source,
         stride=stride,
         max_frames=max_frames,
         command=" ".join(["vokit", *sys.argv[1:]]) if Path(sys.argv[0]).name == "vokit" else None,
     )
     crop = "garg" if fmt == "kitti-raw" else "none"
-    return _execute(RunJob(sequence=sequence, source=run_source, loaded=loaded, out=out_dir, device=dev,
-                           batch_size=batch_size, progress=progress, depth_crop=crop,
-                           exports=ExportOptions(rerun=None if rerun is None else Path(rerun), rerun_spawn=rerun_spawn,
-                                                 colmap=None if colmap is None else Path(colmap))))
+    exports = ExportOptions(rerun=None if rerun is None else Path(rerun), rerun_spawn=rerun_spawn,
+                            colmap=None if colmap is None else Path(colmap))
+    return _execute_in(folder, RunJob(sequence=sequence, source=run_source, loaded=loaded, out=folder.path,
+                                      device=dev, batch_size=batch_size, progress=progress, depth_crop=crop,
+                                      exports=exports))
 
 
 def demo(
@@ -617,21 +632,31 @@ def demo(
     if frames < 3:
         raise VokitError(f"--frames must be >= 3, got {frames}")
     dev = _check_device(device)
-    out_dir = prepare_output_dir(out, overwrite=True, extra_outputs=(BASELINE_DIR,))
-    loaded = load_model(DEMO_METHOD, weights, dev)
-    baseline = None
-    if baseline_weights is not None or shipped_weights_path(DEMO_BASELINE).is_file():
-        baseline = load_model(DEMO_BASELINE, baseline_weights, dev)
+    folder = prepare_output_dir(out, overwrite=True)
+    try:
+        loaded = load_model(DEMO_METHOD, weights, dev)
+        baseline = None
+        if baseline_weights is not None or shipped_weights_path(DEMO_BASELINE).is_file():
+            baseline = load_model(DEMO_BASELINE, baseline_weights, dev)
+    except BaseException:
+        abandon_output_folder(folder)
+        raise
     seed = split_seed("test", seed_index)
     height, width = loaded.config.data.height, loaded.config.data.width
     world = SyntheticWorld("street", frames, seed, height, width, memory_cache=frames)
     sequence = world.as_sequence()
     run_source = RunSource(source=f"synthetic street, test split sequence {seed_index} (seed {seed})",
-                           format="synthetic", stride=1, max_frames=frames, command="vokit demo")
+                           format="synthetic", calibration=sequence.calibration_source, stride=1,
+                           max_frames=frames, command="vokit demo")
     baselines: list[RunResult] = []
     if baseline is not None:
-        base_dir = prepare_output_dir(out_dir / BASELINE_DIR, overwrite=True)
-        baselines.append(_execute(RunJob(sequence=sequence, source=run_source, loaded=baseline, out=base_dir,
-                                         device=dev, batch_size=batch_size, progress=progress)))
-    return _execute(RunJob(sequence=sequence, source=run_source, loaded=loaded, out=out_dir, device=dev,
-                           batch_size=batch_size, progress=progress), baselines=baselines)
+        base = prepare_output_dir(folder.path / BASELINE_DIR, overwrite=True)
+        try:
+            baselines.append(_execute_in(base, RunJob(sequence=sequence, source=run_source, loaded=baseline,
+                                                      out=base.path, device=dev, batch_size=batch_size,
+                                                      progress=progress)))
+        except BaseException:
+            abandon_output_folder(folder)
+            raise
+    return _execute_in(folder, RunJob(sequence=sequence, source=run_source, loaded=loaded, out=folder.path,
+                                      device=dev, batch_size=batch_size, progress=progress), baselines=baselines)

@@ -11,6 +11,7 @@ frames into ``--out/baseline-<method>`` and joins the summary table.
 import argparse
 from pathlib import Path
 
+from vokit.cli.options import integer
 from vokit.methods.registry import BASELINE_METHOD, DEFAULT_METHOD
 
 DEMO_FRAMES = 24
@@ -25,7 +26,7 @@ def _parser() -> argparse.ArgumentParser:
                     "run folder with report.html and print a summary table.",
     )
     parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="run folder (default runs/demo)")
-    parser.add_argument("--frames", type=int, default=DEMO_FRAMES, help=f"frames to render (default {DEMO_FRAMES})")
+    parser.add_argument("--frames", type=integer, default=DEMO_FRAMES, help=f"frames to render (default {DEMO_FRAMES})")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     parser.add_argument("--weights", type=Path, default=None,
                         help=f"{DEFAULT_METHOD} checkpoint or run folder (default: the shipped "
@@ -33,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--baseline-weights", type=Path, default=None,
                         help=f"{BASELINE_METHOD} checkpoint (default: the shipped {BASELINE_METHOD}-synthetic.pt when "
                              "present)")
-    parser.add_argument("--sequence", type=int, default=0, help="which test-split street (default 0)")
+    parser.add_argument("--sequence", type=integer, default=0, help="which test-split street (default 0)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
 
@@ -56,5 +57,7 @@ def main(argv: list[str]) -> int:
           f"({time.perf_counter() - start:.0f} s)\n")
     print(format_summary(rows, COMPACT_COLUMNS))
     print("\nDepth: Eigen metrics with per-image median scaling; ATE/RPE after Sim(3) alignment; mask IoU at 0.5.")
+    for verdict in (result.metrics or {}).get("verdicts", []):
+        print(f"{result.method}: {verdict}")
     print(f"  run folder: {result.out}\n  report:     {result.report}")
     return 0

@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from vokit.cli.options import integer, number
 from vokit.errors import VokitError
 
 TRAJ_FORMATS = ("tum", "kitti", "euroc")
@@ -38,16 +39,16 @@ def _parser() -> argparse.ArgumentParser:
                         "kitti-odom-eval's kitti_scale (its 'scale': least squares about the first frame), "
                         "scale_7dof, 6dof, 7dof (poses re-anchored at the first frame); rpg's posyaw (translation "
                         "+ yaw about world z = gravity). Default se3")
-    t.add_argument("--n-align", type=int, default=None, help="align on the first N associated poses only")
-    t.add_argument("--rpe-delta", type=float, default=1, help="RPE delta (default 1)")
+    t.add_argument("--n-align", type=integer, default=None, help="align on the first N associated poses only")
+    t.add_argument("--rpe-delta", type=number, default=1, help="RPE delta (default 1)")
     t.add_argument("--rpe-unit", choices=("frames", "m"), default="frames", help="RPE delta unit (default frames)")
     t.add_argument("--all-pairs", action="store_true", help="RPE over all pairs with the delta, not consecutive ones")
     t.add_argument("--pairs-from", choices=("estimate", "reference"), default="estimate",
                    help="trajectory the RPE pairs are chosen on (evo: estimate)")
     t.add_argument("--assoc", choices=("evo", "tum"), default="evo",
                    help="timestamp association: evo (nearest within 0.01 s) or tum (greedy, < 0.02 s)")
-    t.add_argument("--max-diff", type=float, default=None, help="association tolerance in seconds")
-    t.add_argument("--offset", type=float, default=0.0, help="seconds added to EST timestamps before matching")
+    t.add_argument("--max-diff", type=number, default=None, help="association tolerance in seconds")
+    t.add_argument("--offset", type=number, default=0.0, help="seconds added to EST timestamps before matching")
     t.add_argument("--gt-times", type=Path, default=None, help="KITTI times.txt for GT (plots over time)")
     t.add_argument("--kitti-segments", choices=("auto", "on", "off"), default="auto",
                    help="KITTI 100-800 m segment errors (auto: for --format kitti)")
@@ -63,11 +64,11 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--crop", choices=("garg", "none"), default="garg",
                    help="garg: min<gt<max inside the Garg crop (raw LiDAR); none: gt>0 (default garg)")
     d.add_argument("--median-scaling", action="store_true", help="per-image median scaling (monocular models)")
-    d.add_argument("--fixed-scale", type=float, default=1.0, help="factor applied first (5.4 for Monodepth2 stereo)")
-    d.add_argument("--min-depth", type=float, default=1e-3, help="lower cap in metres (default 1e-3)")
-    d.add_argument("--max-depth", type=float, default=80.0, help="upper cap in metres (default 80)")
-    d.add_argument("--gt-png-scale", type=float, default=256.0, help="16-bit PNG units per metre for GT (KITTI 256)")
-    d.add_argument("--pred-png-scale", type=float, default=256.0, help="16-bit PNG units per unit for PRED")
+    d.add_argument("--fixed-scale", type=number, default=1.0, help="factor applied first (5.4 for Monodepth2 stereo)")
+    d.add_argument("--min-depth", type=number, default=1e-3, help="lower cap in metres (default 1e-3)")
+    d.add_argument("--max-depth", type=number, default=80.0, help="upper cap in metres (default 80)")
+    d.add_argument("--gt-png-scale", type=number, default=256.0, help="16-bit PNG units per metre for GT (KITTI 256)")
+    d.add_argument("--pred-png-scale", type=number, default=256.0, help="16-bit PNG units per unit for PRED")
     d.add_argument("--out", type=Path, default=None, help="folder for metrics.json and the error histogram")
 
     f = sub.add_parser("flow", help="EPE and Fl-all of optical flow (.flo or KITTI 16-bit .png)")

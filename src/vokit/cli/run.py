@@ -16,6 +16,8 @@ Writes trajectories (TUM and KITTI), 16-bit depth PNGs with colour previews, flo
 import argparse
 from pathlib import Path
 
+from vokit.cli.options import integer
+from vokit.data.file_io import parse_float
 from vokit.methods.registry import DEFAULT_METHOD, method_names
 
 FORMATS = ("kitti-odom", "kitti-raw", "tum", "euroc", "tartanair", "7scenes", "images", "video", "synthetic")
@@ -32,16 +34,20 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--method", choices=method_names(), default=None,
                         help=f"model to run (default: {DEFAULT_METHOD}, or the method of --weights)")
     parser.add_argument("--calib", nargs="+", metavar="VALUE", default=None,
-                        help="camera of an image folder or video: fx fy cx cy [k1 k2 p1 p2] in pixels, or a "
-                             "calibration file (numbers, a 3x3 K, or a Kalibr sensor.yaml)")
+                        help="camera calibration: fx fy cx cy [k1 k2 p1 p2] in pixels, or a calibration file "
+                             "(numbers, a 3x3 K, or a Kalibr sensor.yaml); required for image folders and videos "
+                             "without calib.txt, replaces the intrinsics of TUM-format, 7-Scenes and TartanAir "
+                             "sequences")
+    parser.add_argument("--calib-override", action="store_true",
+                        help="let --calib replace a KITTI calib.txt or EuRoC sensor.yaml (otherwise refused)")
     parser.add_argument("--format", choices=FORMATS, default=None, help="reader to use (default: detected)")
     parser.add_argument("--weights", type=Path, default=None,
                         help="checkpoint file or training run folder (default: the shipped <method>-synthetic.pt)")
     parser.add_argument("--out", type=Path, default=None, help="run folder (default: runs/run-<method>-<name>-<time>)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    parser.add_argument("--stride", type=int, default=1, help="use every N-th frame (default 1)")
-    parser.add_argument("--max-frames", type=int, default=None, help="use at most N frames, after the stride")
-    parser.add_argument("--batch-size", type=int, default=8, help="frames per network call (default 8)")
+    parser.add_argument("--stride", type=integer, default=1, help="use every N-th frame (default 1)")
+    parser.add_argument("--max-frames", type=integer, default=None, help="use at most N frames, after the stride")
+    parser.add_argument("--batch-size", type=integer, default=8, help="frames per network call (default 8)")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier run's outputs in --out")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--rerun", type=Path, default=None, metavar="FILE.rrd",
@@ -67,7 +73,7 @@ def parse_calib_arg(values: list[str] | None) -> str | list[float] | None:
     if len(values) == 1:
         return values[0]
     try:
-        return [float(v) for v in values]
+        return [parse_float(v) for v in values]
     except ValueError:
         raise VokitError(f"--calib takes numbers (fx fy cx cy [k1 k2 p1 p2]) or one file, got {' '.join(values)}"
                          ) from None
@@ -92,15 +98,20 @@ def main(argv: list[str]) -> int:
         batch_size=args.batch_size,
         overwrite=args.overwrite,
         progress=not args.quiet,
+        calib_override=args.calib_override,
         rerun=args.rerun,
         rerun_spawn=args.rerun_spawn,
         colmap=args.colmap,
     )
+    if args.calib_override and args.calib is None:
+        print("note: --calib-override without --calib changes nothing")
     print(f"vokit run: {result.method} on {result.sequence_name}: {result.n_frames} frames, "
           f"{result.frames_per_second:.2f} frames/s inference, {result.end_to_end_frames_per_second:.2f} frames/s "
           "end to end (writing, evaluation, plots and report included)")
     if result.metrics is not None:
         print(format_summary({result.method: summary_row(result.metrics)}, COMPACT_COLUMNS[:-1]))
+        for verdict in result.metrics.get("verdicts", []):
+            print(verdict)
     print(f"  run folder: {result.out}\n  report:     {result.report}")
     if args.rerun is not None:
         print(f"  rerun:      {args.rerun} (open with: rerun {args.rerun})")

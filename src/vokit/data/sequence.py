@@ -88,6 +88,8 @@ class Sequence:
         load_flow: i -> forward flow (H, W, 2) in pixels to frame i + 1; None when absent.
         load_motion_mask: i -> bool (H, W); None when absent.
         source: the file or folder the sequence was read from, if any.
+        calibration_source: where the intrinsics came from, in words (e.g. ``"calib.txt"``, ``"--calib"``), for
+            run configs and reports; None when unknown.
 
     Raises:
         VokitError: on inconsistent lengths, non-finite or non-positive intrinsics, or non-finite poses.
@@ -105,9 +107,11 @@ class Sequence:
         load_flow: Callable[[int], Tensor] | None = None,
         load_motion_mask: Callable[[int], Tensor] | None = None,
         source: str | Path | None = None,
+        calibration_source: str | None = None,
     ) -> None:
         self.name = name
         self.source = None if source is None else Path(source)
+        self.calibration_source = calibration_source
         self.timestamps = torch.as_tensor(np.asarray(timestamps, dtype=np.float64)).reshape(-1)
         n = int(self.timestamps.shape[0])
         k = torch.as_tensor(intrinsics).to(torch.float32)
@@ -269,6 +273,29 @@ class Sequence:
             load_flow=remap(self._load_flow) if stride == 1 else None,
             load_motion_mask=remap(self._load_motion_mask),
             source=self.source,
+            calibration_source=self.calibration_source,
+        )
+
+    def with_calibration(
+        self,
+        intrinsics: Float[Tensor, "4"] | np.ndarray,
+        calibration_source: str,
+        image_transform: Callable[[Tensor], Tensor] | None = None,
+    ) -> "Sequence":
+        """The same frames with other intrinsics (a calibration override), all ground truth kept.
+
+        Args:
+            intrinsics: (fx, fy, cx, cy) in pixels of the (transformed) images, for every frame.
+            calibration_source: where they came from, in words.
+            image_transform: applied to every image after loading (e.g. undistortion with the new calibration);
+                ground-truth depth, flow and masks are not resampled.
+        """
+        load = self._load_image if image_transform is None else (lambda i: image_transform(self._load_image(i)))
+        return Sequence(
+            name=self.name, timestamps=self.timestamps, intrinsics=torch.as_tensor(intrinsics),
+            image_size=self.image_size, load_image=load, world_from_cam=self.world_from_cam,
+            load_depth=self._load_depth, load_flow=self._load_flow, load_motion_mask=self._load_motion_mask,
+            source=self.source, calibration_source=calibration_source,
         )
 
     def clip(self, indices: list[int]) -> Clip:

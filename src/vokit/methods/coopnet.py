@@ -16,8 +16,14 @@ import torch
 from torch import Tensor, nn
 
 from vokit.data.sequence import Sequence as FrameSequence
-from vokit.losses.coopnet import GradientApportionment, coopnet_loss, rms_gradient
-from vokit.losses.monodepth2 import disp_to_depth
+from vokit.losses.coopnet import (
+    GradientApportionment,
+    coopnet_loss,
+    fit_error_mixture,
+    flow_reconstruction_errors,
+    rms_gradient,
+)
+from vokit.losses.monodepth2 import disp_to_depth, rigid_reconstruction_errors
 from vokit.methods.batch import ClipBatch, StepOutput
 from vokit.methods.inference import FrameResult, SequencePrediction, run_inference
 from vokit.methods.interface import Output
@@ -246,7 +252,20 @@ def infer_sequence(
         :class:`SequencePrediction` with depth, trajectory, flow and motion masks.
     """
     return run_inference(model, sequence, device, batch_size, frames, flow_net=model.flow_net,
-                         show_progress=show_progress, stride=INPUT_STRIDE, on_frame=on_frame)
+                         motion_mask_fn=mixture_motion_mask, show_progress=show_progress, stride=INPUT_STRIDE,
+                         on_frame=on_frame)
+
+
+def mixture_motion_mask(target: Tensor, sources: Tensor, src_from_tgt: Tensor, flow_to_sources: Tensor,
+                        depth: Tensor, intrinsics: Tensor) -> Tensor:
+    """CoopNet's motion mask at inference (`vokit.methods.inference.MotionMaskFn`).
+
+    The mixture posterior (METHODS.md section 8.2) fitted to the per-pixel minimum over sources of rigid minus flow
+    reconstruction error.
+    """
+    e_rigid = rigid_reconstruction_errors(target, sources, depth, src_from_tgt, intrinsics).min(dim=1).values
+    e_flow = flow_reconstruction_errors(target, sources, flow_to_sources).min(dim=1).values
+    return fit_error_mixture(e_rigid - e_flow).motion_mask
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,9 @@ at the image's own aspect, then padded at the bottom and right to multiples of t
 (:class:`NetworkGeometry`); the padding is cropped off every output before depth, flow and motion masks are
 resized back to the sequence's image size (inverse depth bilinearly, flow bilinearly with its values rescaled).
 Frame-to-frame poses ``cam_{k+1}_from_cam_k`` from the pose network (:meth:`PoseNet.src_from_tgt`) are chained in
-float64 into ``world_from_cam`` with frame 0 at the identity. With a flow network, each frame's motion mask is the
-CoopNet mixture posterior (METHODS.md section 8.2) fitted to the difference of its rigid and flow reconstruction
-errors against its neighbours.
+float64 into ``world_from_cam`` with frame 0 at the identity. With a flow network and a method's
+:data:`MotionMaskFn`, each frame's motion mask is computed from the frame, its neighbours, its depth, the poses and
+flows to them (CoopNet: its mixture posterior, METHODS.md section 8.2).
 
 Only images are decoded (``Sequence.image``), never ground truth; a caller that wants to write or evaluate each
 frame as soon as it is complete passes ``on_frame`` and sees every decoded image exactly once.
@@ -27,8 +27,6 @@ from torch import Tensor, nn
 from vokit.data.sequence import Sequence as FrameSequence
 from vokit.errors import VokitError
 from vokit.geometry import camera, lie
-from vokit.losses.coopnet import fit_error_mixture, flow_reconstruction_errors
-from vokit.losses.monodepth2 import rigid_reconstruction_errors
 from vokit.nets.flow_net import resize_flow
 from vokit.nets.pose_net import PoseNet
 
@@ -203,8 +201,13 @@ _Neighbourhood = tuple[_Record, _Record | None, _Record | None]
 """A frame's record with its previous and next frames' records (None at the sequence ends)."""
 
 
-def _motion_masks(items: list[_Neighbourhood]) -> Tensor:
-    """Mixture motion masks of frames that all have the same neighbours present (same number of sources)."""
+MotionMaskFn = Callable[[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor], Tensor]
+"""A method's motion masks: ``(target (B,3,h,w), sources (B,S,3,h,w), src_from_tgt (B,S,7), flow_to_sources
+(B,S,h,w,2) in pixels, depth (B,h,w), intrinsics (B,4)) -> mask (B,h,w)`` in [0, 1], at network resolution."""
+
+
+def _motion_masks(items: list[_Neighbourhood], mask_fn: MotionMaskFn) -> Tensor:
+    """Motion masks of frames that all have the same neighbours present (same number of sources)."""
     targets, sources, src_from_tgt, flows, depth, intrinsics = [], [], [], [], [], []
     for rec, prev, nxt in items:
         srcs: list[Tensor] = []
@@ -226,12 +229,8 @@ def _motion_masks(items: list[_Neighbourhood]) -> Tensor:
         flows.append(torch.stack(fl))
         depth.append(rec.depth)
         intrinsics.append(rec.intrinsics)
-    target = torch.stack(targets)
-    source = torch.stack(sources)
-    e_rigid = rigid_reconstruction_errors(target, source, torch.stack(depth), torch.stack(src_from_tgt),
-                                          torch.stack(intrinsics)).min(dim=1).values
-    e_flow = flow_reconstruction_errors(target, source, torch.stack(flows)).min(dim=1).values
-    return fit_error_mixture(e_rigid - e_flow).motion_mask
+    return mask_fn(torch.stack(targets), torch.stack(sources), torch.stack(src_from_tgt), torch.stack(flows),
+                   torch.stack(depth), torch.stack(intrinsics))
 
 
 def run_inference(
@@ -241,6 +240,7 @@ def run_inference(
     batch_size: int,
     frames: Sequence[int] | None = None,
     flow_net: nn.Module | None = None,
+    motion_mask_fn: MotionMaskFn | None = None,
     show_progress: bool = True,
     stride: int = 32,
     on_frame: Callable[[FrameResult], None] | None = None,
@@ -253,8 +253,9 @@ def run_inference(
         device: where to run.
         batch_size: frames per network call.
         frames: frame indices to use, in order (default: all).
-        flow_net: a flow network (`vokit.nets.flow_net.FlowNet` interface) for forward flow and motion masks
-            (None: depth and poses only).
+        flow_net: a flow network (`vokit.nets.flow_net.FlowNet` interface) for forward flow (None: depth and poses
+            only).
+        motion_mask_fn: the method's motion masks from the flow (:data:`MotionMaskFn`; needs ``flow_net``).
         show_progress: show a progress bar with frames/s.
         stride: the networks' input stride (network input sides are multiples of it).
         on_frame: called with each finished frame, in order (its time is not counted in ``frames_per_second``).
@@ -281,7 +282,9 @@ def run_inference(
     depth_out = torch.empty(n, *size)
     rel = torch.empty(max(n - 1, 0), 7, dtype=torch.float64)
     flow_out = torch.empty(max(n - 1, 0), *size, 2) if flow_net is not None else None
-    mask_out = torch.empty(n, *size) if flow_net is not None else None
+    if motion_mask_fn is not None and flow_net is None:
+        raise VokitError("motion masks need a flow network")
+    mask_out = torch.empty(n, *size) if motion_mask_fn is not None else None
     records: dict[int, _Record] = {}
     pending: dict[int, Tensor] = {}
     masked = emitted = 0
@@ -320,8 +323,8 @@ def run_inference(
                     full = resize_flow(fwd.permute(0, 3, 1, 2).float(), size).permute(0, 2, 3, 1)
                     flow_out[pair_targets[0] - 1 : b - 1] = full.cpu()
             ready = b if b == n else b - 1
-            if mask_out is not None:
-                masked = _masks_for(records, masked, ready, n, mask_out, size)
+            if mask_out is not None and motion_mask_fn is not None:
+                masked = _masks_for(records, masked, ready, n, mask_out, size, motion_mask_fn)
             else:
                 for k in [k for k in records if k < ready - 1]:
                     del records[k]
@@ -352,7 +355,8 @@ def run_inference(
     )
 
 
-def _masks_for(records: dict[int, _Record], start: int, stop: int, n: int, out: Tensor, size: tuple[int, int]) -> int:
+def _masks_for(records: dict[int, _Record], start: int, stop: int, n: int, out: Tensor, size: tuple[int, int],
+               mask_fn: MotionMaskFn) -> int:
     """Compute motion masks of frames ``start .. stop - 1`` (their neighbours are known); returns ``stop``."""
     if n == 1:
         out[0] = 0.0
@@ -362,7 +366,7 @@ def _masks_for(records: dict[int, _Record], start: int, stop: int, n: int, out: 
         groups.setdefault((k > 0, k < n - 1), []).append(k)
     for (has_prev, has_next), ks in groups.items():
         items = [(records[k], records[k - 1] if has_prev else None, records[k + 1] if has_next else None) for k in ks]
-        masks = _motion_masks(items)
+        masks = _motion_masks(items, mask_fn)
         resized = F.interpolate(masks.unsqueeze(1).float(), size=size, mode="bilinear", align_corners=False)[:, 0]
         out[ks[0] : ks[-1] + 1] = resized.clamp(0.0, 1.0).cpu()
     for k in [k for k in records if k < stop - 1]:
