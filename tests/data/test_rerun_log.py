@@ -140,3 +140,16 @@ def test_reprojected_patches_follow_the_predicted_motion() -> None:
                        dtype=torch.float64), intrinsics))), intrinsics)
     torch.testing.assert_close(uv[0], expected)
     torch.testing.assert_close(uv[2], patches[2, 0])  # the frame's own patches stay where they are
+
+
+def test_unreachable_live_viewer_only_warns_at_close(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("rerun", reason="rerun-sdk is not installed (pip install 'vokit[viz]')")
+    rec = RerunRecorder(tmp_path / "a.rrd")
+
+    def unreachable() -> None:
+        raise RuntimeError("gRPC has been unable to connect for 7s\ndetails")
+
+    monkeypatch.setattr(rec._stream, "flush", unreachable)
+    rec.close()
+    assert "live rerun viewer could not be reached (gRPC has been unable to connect for 7s)" in capsys.readouterr().err

@@ -64,6 +64,15 @@ def has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
+def _viewer_on_path() -> None:
+    """Put the ``rerun`` viewer installed beside this Python on ``PATH`` (a venv used without activating it)."""
+    import shutil
+
+    beside = Path(sys.executable).parent
+    if shutil.which("rerun") is None and (beside / "rerun").is_file():
+        os.environ["PATH"] = f"{beside}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
 def _rgb_uint8(image: Tensor) -> np.ndarray:
     rgb = image.detach().to(torch.float32).cpu().clamp(0, 1).permute(1, 2, 0).numpy()
     return (rgb * 255.0 + 0.5).astype(np.uint8)
@@ -179,7 +188,11 @@ class RerunRecorder:
                 raise VokitError(f"cannot write the rerun recording: {err.strerror or err}", self.path) from None
             sinks.append(rr.FileSink(str(self.path)))
         if spawn:
-            rr.spawn(connect=False)
+            _viewer_on_path()
+            try:
+                rr.spawn(connect=False)
+            except (RuntimeError, OSError) as err:
+                raise VokitError(f"cannot start the rerun viewer: {str(err).splitlines()[0]}") from None
             sinks.append(rr.GrpcSink())
         self._stream.set_sinks(*sinks)
         self._stream.log("world", rr.ViewCoordinates.RDF, static=True)
@@ -355,5 +368,9 @@ class RerunRecorder:
         if self._closed:
             return
         self._closed = True
-        self._stream.flush()
+        try:
+            self._stream.flush()
+        except RuntimeError as err:  # a live viewer that never came up or was closed: the file sink is complete
+            first = str(err).splitlines()[0] if str(err) else type(err).__name__
+            print(f"vokit: the live rerun viewer could not be reached ({first})", file=sys.stderr)
         self._stream.disconnect()
