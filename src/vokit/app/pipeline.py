@@ -44,6 +44,7 @@ import yaml
 from torch import nn
 
 import vokit
+from vokit.app.exports import ExportOptions, RunExports
 from vokit.app.outputs import (
     COMPACT_COLUMNS,
     DEPTH_PNG_UNITS,
@@ -223,6 +224,7 @@ class RunJob:
         batch_size: frames per network call.
         progress: show progress bars.
         depth_crop: depth evaluation crop (``garg`` for KITTI raw LiDAR, else ``none``).
+        exports: the rerun recording and COLMAP model to write besides the run folder (`vokit.app.exports`).
     """
 
     sequence: FrameSequence
@@ -233,6 +235,7 @@ class RunJob:
     batch_size: int = 8
     progress: bool = True
     depth_crop: str = "none"
+    exports: ExportOptions = field(default_factory=ExportOptions)
 
 
 def load_model(
@@ -384,6 +387,7 @@ def _execute(job: RunJob, baselines: Sequence[RunResult] = ()) -> RunResult:
     workers = max(1, min(4, os.cpu_count() or 1))
     backlog = 2 * job.batch_size + 2 * workers
     waiting: deque[Future[None]] = deque()
+    exports = RunExports(job.exports, sequence) if job.exports.any else None  # fails here, before any work
     with ThreadPoolExecutor(workers, thread_name_prefix="vokit-write") as write_pool, \
             ThreadPoolExecutor(1, thread_name_prefix="vokit-eval") as eval_pool:
 
@@ -391,12 +395,18 @@ def _execute(job: RunJob, baselines: Sequence[RunResult] = ()) -> RunResult:
             _check_finite_frame(frame, loaded.weights)
             waiting.append(write_pool.submit(writer.add, frame))
             waiting.append(eval_pool.submit(evaluator.add, frame))
+            if exports is not None:
+                exports.on_frame(frame)
             while len(waiting) > 2 * backlog:
                 waiting.popleft().result()
 
         try:
             prediction = method.infer(loaded.model, sequence, device=job.device, batch_size=job.batch_size,
                                       show_progress=job.progress, on_frame=on_frame)
+        except BaseException:
+            if exports is not None:
+                exports.close()
+            raise
         finally:
             while waiting:
                 waiting.popleft().result()
@@ -408,6 +418,9 @@ def _execute(job: RunJob, baselines: Sequence[RunResult] = ()) -> RunResult:
     write_tum_trajectory(out / "trajectory_tum.txt", prediction.timestamps, prediction.world_from_cam)
     write_kitti_trajectory(out / "trajectory_kitti.txt", prediction.world_from_cam)
     evaluation = evaluator.finish(prediction)
+    if exports is not None:
+        trajectory = None if evaluation is None else evaluation.trajectory
+        exports.finish(prediction, None if trajectory is None else trajectory.ate.alignment.ref_from_est)
     metrics = None
     if evaluation is not None:
         metrics = {"sequence": sequence.name, "method": method.name, "n_frames": int(prediction.indices.shape[0]),
@@ -508,6 +521,9 @@ def run_sequence(
     overwrite: bool = False,
     progress: bool = True,
     calib_override: bool = False,
+    rerun: str | Path | None = None,
+    rerun_spawn: bool = False,
+    colmap: str | Path | None = None,
 ) -> RunResult:
     """``vokit run``: depth, trajectory (and flow, motion masks) of a sequence, written with a report.
 
@@ -529,6 +545,9 @@ def run_sequence(
         overwrite: replace an earlier run's outputs in ``out``.
         progress: show progress bars (frames/s).
         calib_override: let ``calib`` replace a KITTI or EuRoC calibration file.
+        rerun: also write a rerun recording to this ``.rrd`` file (needs ``pip install 'vokit[viz]'``).
+        rerun_spawn: also stream to a live rerun viewer (needs the extra and a display).
+        colmap: also write a COLMAP text model (and the images as the run saw them) to this folder.
 
     Returns:
         The :class:`RunResult`.
@@ -567,8 +586,11 @@ def run_sequence(
         command=" ".join(["vokit", *sys.argv[1:]]) if Path(sys.argv[0]).name == "vokit" else None,
     )
     crop = "garg" if fmt == "kitti-raw" else "none"
+    exports = ExportOptions(rerun=None if rerun is None else Path(rerun), rerun_spawn=rerun_spawn,
+                            colmap=None if colmap is None else Path(colmap))
     return _execute_in(folder, RunJob(sequence=sequence, source=run_source, loaded=loaded, out=folder.path,
-                                      device=dev, batch_size=batch_size, progress=progress, depth_crop=crop))
+                                      device=dev, batch_size=batch_size, progress=progress, depth_crop=crop,
+                                      exports=exports))
 
 
 def demo(

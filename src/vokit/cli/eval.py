@@ -1,8 +1,9 @@
 """``vokit eval``: trajectory, depth and flow metrics from files (METHODS.md section 9).
 
-    vokit eval traj GT EST --format tum|kitti|euroc --align se3|sim3|scale|none --rpe-delta N [--rpe-unit frames|m]
-    vokit eval depth GT PRED --crop garg --median-scaling
-    vokit eval flow GT PRED
+    vokit eval traj GT EST --format tum|kitti|euroc --align se3|sim3|scale|none|kitti_scale|scale_7dof|6dof|7dof|posyaw
+        --rpe-delta N [--rpe-unit frames|m]
+    vokit eval depth GT|gt_depths.npz PRED --crop garg --median-scaling
+    vokit eval flow GT PRED [--fg-mask OBJ_MAP_DIR]
 
 Each prints a table, writes ``metrics.json`` and PNG plots to ``--out`` (when given). Bad input raises
 `VokitError` naming the file; the ``vokit`` dispatcher prints it and exits with status 2.
@@ -19,6 +20,8 @@ from vokit.cli.options import integer, number
 from vokit.errors import VokitError
 
 TRAJ_FORMATS = ("tum", "kitti", "euroc")
+ALIGN_CHOICES = ("se3", "sim3", "scale", "none", "kitti_scale", "scale_7dof", "6dof", "7dof", "posyaw")
+"""``--align`` values; `vokit.metrics.trajectory.ALIGN_MODES` defines them (the CLI does not import it eagerly)."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,8 +34,11 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--format", choices=TRAJ_FORMATS, default="tum", help="format of GT (default tum)")
     t.add_argument("--est-format", choices=TRAJ_FORMATS, default=None,
                    help="format of EST (default: as --format; tum when --format is euroc, as evo_ape euroc)")
-    t.add_argument("--align", choices=("se3", "sim3", "scale", "none"), default="se3",
-                   help="Umeyama alignment of EST to GT: se3 (metric), sim3 (monocular), scale, none (default se3)")
+    t.add_argument("--align", choices=ALIGN_CHOICES, default="se3",
+                   help="alignment of EST to GT: evo's se3 (metric), sim3 (monocular), scale (Umeyama scale), none; "
+                        "kitti-odom-eval's kitti_scale (its 'scale': least squares about the first frame), "
+                        "scale_7dof, 6dof, 7dof (poses re-anchored at the first frame); rpg's posyaw (translation "
+                        "+ yaw about world z = gravity). Default se3")
     t.add_argument("--n-align", type=integer, default=None, help="align on the first N associated poses only")
     t.add_argument("--rpe-delta", type=number, default=1, help="RPE delta (default 1)")
     t.add_argument("--rpe-unit", choices=("frames", "m"), default="frames", help="RPE delta unit (default frames)")
@@ -50,7 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--title", default="", help="plot title (default: the file names)")
 
     d = sub.add_parser("depth", help="Eigen depth metrics (Monodepth2 protocol)")
-    d.add_argument("gt", type=Path, help="ground-truth depth: folder of .npy / 16-bit .png, or an (N,H,W) .npy")
+    d.add_argument("gt", type=Path, help="ground-truth depth: folder of .npy / 16-bit .png, an (N,H,W) .npy, or "
+                   "Monodepth2's gt_depths.npz (maps under 'data'; read without running pickled code)")
     d.add_argument("pred", type=Path, help="predictions: folder of .npy / 16-bit .png, or an (N,h,w) .npy")
     d.add_argument("--pred-kind", choices=("depth", "inv_depth"), default="depth",
                    help="what PRED holds (inv_depth: e.g. Monodepth2 disparities); default depth")
@@ -67,6 +74,9 @@ def _parser() -> argparse.ArgumentParser:
     f = sub.add_parser("flow", help="EPE and Fl-all of optical flow (.flo or KITTI 16-bit .png)")
     f.add_argument("gt", type=Path, help="ground-truth flow file or folder")
     f.add_argument("pred", type=Path, help="predicted flow file or folder")
+    f.add_argument("--fg-mask", "--obj-map", dest="fg_mask", type=Path, default=None,
+                   help="foreground masks, one 8-bit PNG per flow (file or folder, sorted like GT): non-zero = "
+                        "foreground, as KITTI 2015 obj_map; adds EPE and Fl on fg and bg pixels")
     f.add_argument("--out", type=Path, default=None, help="folder for metrics.json")
     return parser
 
@@ -109,6 +119,8 @@ def _check_options(args: argparse.Namespace) -> None:
             raise VokitError(f"--min-depth ({args.min_depth:g}) must be less than --max-depth ({args.max_depth:g})")
         _finite(args.gt_png_scale, "--gt-png-scale", positive=True)
         _finite(args.pred_png_scale, "--pred-png-scale", positive=True)
+    elif args.what == "flow" and args.fg_mask is not None and not args.fg_mask.exists():
+        raise VokitError("--fg-mask: no such file or folder", args.fg_mask)
 
 
 def _prepare_out(out: Path) -> None:
@@ -206,13 +218,17 @@ def _list_files(path: Path, suffixes: tuple[str, ...]) -> list[Path]:
 
 
 def _read_maps(path: Path, png_scale: float) -> list[Any]:
-    """Per-image 2-D maps from a folder of .npy / 16-bit .png files, or from one (N, H, W) or (H, W) .npy."""
+    """Per-image 2-D maps from a folder of .npy / 16-bit .png files, one (N, H, W) or (H, W) .npy, or an .npz."""
     import numpy as np
     import torch
 
     from vokit.data.file_io import load_npy
     from vokit.data.image_io import read_png16
 
+    if path.is_file() and path.suffix.lower() == ".npz":
+        from vokit.data.depth_npz import read_gt_depths_npz
+
+        return [torch.from_numpy(m) for m in read_gt_depths_npz(path)]
     maps = []
     for file in _list_files(path, (".npy", ".png")):
         if file.suffix.lower() == ".png":
@@ -278,6 +294,24 @@ def _read_flows(path: Path) -> tuple[list[Any], list[Any]]:
     return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
+def _read_fg_masks(path: Path, gts: list[Any]) -> list[Any]:
+    """Foreground masks (non-zero = foreground, KITTI 2015 ``obj_map``), one PNG per flow, checked in size."""
+    import torch
+
+    from vokit.data.image_io import read_mask_png
+
+    files = _list_files(path, (".png",))
+    if len(files) != len(gts):
+        raise VokitError(f"{len(files)} foreground masks for {len(gts)} ground-truth flows", path)
+    masks = []
+    for file, gt in zip(files, gts, strict=True):
+        mask = torch.from_numpy(read_mask_png(file))
+        if tuple(mask.shape) != tuple(gt.shape[:2]):
+            raise VokitError(f"mask is {tuple(mask.shape)} but its flow is {tuple(gt.shape[:2])}", file)
+        masks.append(mask)
+    return masks
+
+
 def run_flow(args: argparse.Namespace) -> int:
     """``vokit eval flow``."""
     from vokit.metrics.flow import flow_metrics
@@ -290,14 +324,22 @@ def run_flow(args: argparse.Namespace) -> int:
         if p.shape != g.shape:
             raise VokitError(f"flow {k}: prediction {tuple(p.shape)} and ground truth {tuple(g.shape)} differ",
                              args.pred)
-    m = flow_metrics(preds, gts, valids)
+    fg_masks = None if args.fg_mask is None else _read_fg_masks(args.fg_mask, gts)
+    m = flow_metrics(preds, gts, valids, fg_masks)
     print(f"vokit eval flow: {len(gts)} flow fields, {int(m.n_valid.sum())} valid pixels")
     print(f"EPE pooled over pixels (KITTI devkit)   {m.epe_pooled:.4f} px")
     print(f"EPE mean of per-image means (RAFT KITTI) {m.epe_image_mean:.4f} px")
     print(f"Fl-all pooled                            {m.fl_all_pct:.3f} %")
     print(f"1px / 3px / 5px accuracy (pooled)        {m.px1:.4f} / {m.px3:.4f} / {m.px5:.4f}")
+    if fg_masks is not None:
+        n_bg = int(m.n_valid.sum()) - m.n_fg
+        print(f"background ({n_bg} px): EPE {m.epe_bg:.4f} px, Fl-bg {m.fl_bg_pct:.3f} % (pooled)")
+        print(f"foreground ({m.n_fg} px): EPE {m.epe_fg:.4f} px, Fl-fg {m.fl_fg_pct:.3f} % (pooled)")
     payload = {"gt": str(args.gt), "pred": str(args.pred), "n_images": len(gts), **m.as_dict(),
                "per_image_epe": m.per_image_epe.tolist(), "per_image_fl_pct": m.per_image_fl_pct.tolist()}
+    if fg_masks is not None:
+        payload["fg_mask"] = str(args.fg_mask)
+        payload["n_fg_pixels"] = m.n_fg
     _write_json(args.out, payload)
     return 0
 

@@ -6,6 +6,7 @@ Examples::
     vokit run clip.mp4 --calib calib.txt --method monodepth2 --stride 2
     vokit run datasets/kitti/sequences/01 --max-frames 200          # ground truth present: also evaluates
     vokit run synthetic:street --max-frames 40                       # the synthetic world (test-split seed)
+    vokit run datasets/kitti/sequences/01 --rerun run.rrd --colmap colmap/   # viewer recording, COLMAP model
 
 Writes trajectories (TUM and KITTI), 16-bit depth PNGs with colour previews, flow and motion-mask previews
 (methods with a flow network), ``metrics.json`` when ground truth exists, plots and ``report.html``; see
@@ -49,6 +50,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=integer, default=8, help="frames per network call (default 8)")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier run's outputs in --out")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--rerun", type=Path, default=None, metavar="FILE.rrd",
+                        help="also write a rerun recording: camera, image, depth cloud, trajectories, patches "
+                             "(open with `rerun FILE.rrd`; needs pip install 'vokit[viz]')")
+    parser.add_argument("--rerun-spawn", action="store_true",
+                        help="also stream to a live rerun viewer (needs the viz extra and a display)")
+    parser.add_argument("--colmap", type=Path, default=None, metavar="DIR",
+                        help="also write a COLMAP text model (cameras.txt, images.txt, points3D.txt, images/)")
     return parser
 
 
@@ -91,6 +99,9 @@ def main(argv: list[str]) -> int:
         overwrite=args.overwrite,
         progress=not args.quiet,
         calib_override=args.calib_override,
+        rerun=args.rerun,
+        rerun_spawn=args.rerun_spawn,
+        colmap=args.colmap,
     )
     if args.calib_override and args.calib is None:
         print("note: --calib-override without --calib changes nothing")
@@ -102,4 +113,8 @@ def main(argv: list[str]) -> int:
         for verdict in result.metrics.get("verdicts", []):
             print(verdict)
     print(f"  run folder: {result.out}\n  report:     {result.report}")
+    if args.rerun is not None:
+        print(f"  rerun:      {args.rerun} (open with: rerun {args.rerun})")
+    if args.colmap is not None:
+        print(f"  COLMAP:     {args.colmap}")
     return 0

@@ -118,7 +118,8 @@ def evaluate_trajectory(
         assoc: ``"evo"`` / ``"tum"`` timestamp association or ``"index"`` (KITTI: same length, row by row).
         max_diff_s: association tolerance (``None``: the protocol default).
         offset_s: added to the estimated stamps.
-        align: ``"se3"``, ``"sim3"``, ``"scale"`` or ``"none"``.
+        align: ``"se3"``, ``"sim3"``, ``"scale"``, ``"none"``, or kitti-odom-eval's / rpg's modes (see
+            `align_trajectory`).
         n_align: align on the first n associated poses only.
         rpe_delta: RPE delta in ``rpe_unit``.
         rpe_unit: ``"frames"`` or ``"m"``.
@@ -166,7 +167,8 @@ def format_trajectory_table(result: TrajectoryEvaluation) -> str:
     a, al, rpe = result.association, result.ate.alignment, result.rpe
     assoc = (f"{a.method} association, max diff {a.max_diff_s} s, offset {a.offset_s} s" if a.method != "index"
              else "index association")
-    align = "not aligned" if al.mode == "none" else f"{al.mode} Umeyama alignment on {al.n_used} poses"
+    fit = "Umeyama alignment" if al.mode in ("se3", "sim3", "scale", "6dof", "7dof") else "alignment"
+    align = "not aligned" if al.mode == "none" else f"{al.mode} {fit} on {al.n_used} poses"
     pairs = "all pairs" if rpe.all_pairs else "consecutive pairs"
     columns: list[tuple[str, ErrorStats]] = [
         ("APE trans (m)", result.ate.errors.trans), ("APE rot (deg)", result.ate.errors.rot),

@@ -38,6 +38,9 @@ class FlowMetrics:
         px5: fraction with EPE < 5 px (pooled).
         fl_bg_pct: pooled Fl outliers on valid background pixels (``fg_masks`` given; else NaN), %.
         fl_fg_pct: pooled Fl outliers on valid foreground pixels (``fg_masks`` given; else NaN), %.
+        epe_bg: mean EPE over valid background pixels, pooled (``fg_masks`` given; else NaN), px.
+        epe_fg: mean EPE over valid foreground pixels, pooled (``fg_masks`` given; else NaN), px.
+        n_fg: valid foreground pixels over all images (0 without ``fg_masks``).
         per_image_epe: per-image mean EPE, px (NaN without valid pixels).
         per_image_fl_pct: per-image Fl outliers, % (NaN without valid pixels).
         n_valid: valid pixels per image.
@@ -55,11 +58,14 @@ class FlowMetrics:
     per_image_epe: Float[Tensor, " B"]
     per_image_fl_pct: Float[Tensor, " B"]
     n_valid: Float[Tensor, " B"]
+    epe_bg: float = float("nan")
+    epe_fg: float = float("nan")
+    n_fg: int = 0
 
     def as_dict(self) -> dict[str, float]:
         """Scalar metrics by name."""
         names = ("epe_pooled", "epe_image_mean", "fl_all_pct", "fl_image_mean_pct", "px1", "px3", "px5",
-                 "fl_bg_pct", "fl_fg_pct")
+                 "fl_bg_pct", "fl_fg_pct", "epe_bg", "epe_fg")
         return {n: float(getattr(self, n)) for n in names}
 
 
@@ -114,10 +120,11 @@ def flow_metrics(
         Pooled and per-image-mean EPE and Fl, and the 1/3/5 px accuracies.
 
     Raises:
-        VokitError: mismatched counts or sizes, or no valid pixel at all.
+        VokitError: mismatched counts or sizes (masks included), or no valid pixel at all.
     """
     n = len(flow_gts)
-    if len(flow_preds) != n or n == 0 or (valids is not None and len(valids) != n):
+    if (len(flow_preds) != n or n == 0 or (valids is not None and len(valids) != n)
+            or (fg_masks is not None and len(fg_masks) != n)):
         raise VokitError(f"need one prediction (and mask) per ground-truth flow, got {len(flow_preds)} for {n}")
     epes, outs, fgs, per_epe, per_fl, counts = [], [], [], [], [], []
     for k in range(n):
@@ -131,6 +138,9 @@ def flow_metrics(
         epes.append(epe)
         outs.append(out)
         if fg_masks is not None:
+            if fg_masks[k].shape != gt.shape[:-1]:
+                raise VokitError(f"flow {k}: foreground mask {tuple(fg_masks[k].shape)} and ground truth "
+                                 f"{tuple(gt.shape[:-1])} differ in size")
             fgs.append(fg_masks[k].to(torch.bool)[valid])
         counts.append(float(epe.numel()))
         per_epe.append(float(epe.mean()) if epe.numel() else float("nan"))
@@ -138,11 +148,15 @@ def flow_metrics(
     all_epe, all_out = torch.cat(epes), torch.cat(outs)
     if all_epe.numel() == 0:
         raise VokitError("no valid ground-truth flow pixels")
-    fl_bg = fl_fg = float("nan")
+    fl_bg = fl_fg = epe_bg = epe_fg = float("nan")
+    n_fg = 0
     if fg_masks is not None:
         fg = torch.cat(fgs)
-        fl_bg = 100.0 * float(all_out[~fg].double().mean()) if bool((~fg).any()) else float("nan")
-        fl_fg = 100.0 * float(all_out[fg].double().mean()) if bool(fg.any()) else float("nan")
+        n_fg = int(fg.sum())
+        if bool((~fg).any()):
+            fl_bg, epe_bg = 100.0 * float(all_out[~fg].double().mean()), float(all_epe[~fg].mean())
+        if n_fg:
+            fl_fg, epe_fg = 100.0 * float(all_out[fg].double().mean()), float(all_epe[fg].mean())
     per_epe_t = torch.tensor(per_epe, dtype=torch.float64)
     per_fl_t = torch.tensor(per_fl, dtype=torch.float64)
     has = torch.isfinite(per_epe_t)
@@ -159,4 +173,7 @@ def flow_metrics(
         per_image_epe=per_epe_t,
         per_image_fl_pct=per_fl_t,
         n_valid=torch.tensor(counts, dtype=torch.float64),
+        epe_bg=epe_bg,
+        epe_fg=epe_fg,
+        n_fg=n_fg,
     )

@@ -10,6 +10,8 @@ Semantics follow MichaelGrupp/evo (``evo/core/metrics.py``, ``evo/core/filters.p
 - alignment (``"se3"``, ``"sim3"``, ``"scale"``, ``"none"``) is the Umeyama fit of the estimated positions to the
   reference positions, optionally over the first ``n_align`` poses only, applied to the whole estimate as
   ``P' = [R_a R_p | s R_a t_p + t_a]``; ``"scale"`` is evo's ``correct_only_scale`` (Umeyama scale, no rotation);
+- the kitti-odom-eval modes (``kitti_scale``, ``scale_7dof``, ``6dof``, ``7dof``) and rpg's ``posyaw`` are also
+  expressed as one similarity ``ref_from_est`` applied the same way, see `align_trajectory`;
 - APE per pose ``E = P'^-1 Q``: translation error ``||t_q - t_p'||``, rotation angle of ``R_E`` and evo's "full
   transformation" ``||E - I||_F``;
 - RPE per pair (i, j): ``E = (Q_i^-1 Q_j)^-1 (P_i^-1 P_j)``; pairs come from a frame delta or a path-length delta
@@ -37,11 +39,16 @@ from vokit.geometry.align import umeyama
 from vokit.geometry.lie import matrix_to_quat, quat_to_matrix, se3_to_matrix
 from vokit.metrics.stats import ErrorStats, error_stats
 
-AlignMode = Literal["se3", "sim3", "scale", "none"]
+AlignMode = Literal["se3", "sim3", "scale", "none", "kitti_scale", "scale_7dof", "6dof", "7dof", "posyaw"]
 DeltaUnit = Literal["frames", "m"]
 PairsFrom = Literal["estimate", "reference"]
 
-ALIGN_MODES: tuple[str, ...] = ("se3", "sim3", "scale", "none")
+ALIGN_MODES: tuple[str, ...] = ("se3", "sim3", "scale", "none", "kitti_scale", "scale_7dof", "6dof", "7dof", "posyaw")
+"""evo's modes (``se3``, ``sim3``, ``scale``, ``none``), Huangying-Zhan/kitti-odom-eval's (``kitti_scale`` = its
+``scale``, ``scale_7dof``, ``6dof``, ``7dof``) and uzh-rpg/rpg_trajectory_evaluation's ``posyaw``."""
+
+KITTI_ALIGN_MODES: tuple[str, ...] = ("kitti_scale", "scale_7dof", "6dof", "7dof")
+"""kitti-odom-eval's modes, as `align_trajectory` names them (its ``scale`` is ``kitti_scale`` here)."""
 
 PoseInput = Float[Tensor, "N 7"] | Float[Tensor, "N R 4"]
 """``world_from_cam`` poses: SE(3) ``[t, q_xyzw]`` (N, 7), or matrices (N, 3, 4) / (N, 4, 4) as read from files."""
@@ -253,7 +260,12 @@ def align_trajectory(
         ref_world_from_cam: associated reference poses ``[t, q_xyzw]``.
         est_world_from_cam: associated estimated poses.
         mode: ``"se3"`` (rotation + translation), ``"sim3"`` (+ scale, for monocular methods), ``"scale"`` (scale
-            only, evo's ``correct_only_scale``) or ``"none"``.
+            only, evo's ``correct_only_scale``) or ``"none"``; kitti-odom-eval's modes (its poses re-anchored at
+            the first frame): ``"kitti_scale"`` (its ``scale``: least squares ``s = sum x.y / sum x.x`` on the
+            anchored centres, applied about the first camera), ``"scale_7dof"`` (the Umeyama Sim(3) scale alone,
+            applied likewise), ``"6dof"`` and ``"7dof"`` (Umeyama SE(3) / Sim(3): the same fit as ``"se3"`` /
+            ``"sim3"``, since Umeyama commutes with the re-anchoring); ``"posyaw"``: rpg_trajectory_evaluation's
+            4-DoF fit (translation and yaw about the world z axis, which must be gravity in both worlds).
         n_align: fit on the first ``n_align`` poses only (``None``: all), like evo's ``--n_to_align``.
 
     Returns:
@@ -276,10 +288,57 @@ def align_trajectory(
     if n < 3 or n > n_poses:
         raise VokitError(f"n_align must be between 3 and the {n_poses} associated poses, got n_align={n_align}")
     try:
-        sim3 = umeyama(est[:n, :3, 3], ref[:n, :3, 3], mode=mode)
+        if mode in ("kitti_scale", "scale_7dof"):
+            sim3 = _first_frame_scale(ref[:n], est[:n], mode)
+        elif mode == "posyaw":
+            sim3 = _position_yaw(est[:n, :3, 3], ref[:n, :3, 3])
+        else:
+            umeyama_mode = {"6dof": "se3", "7dof": "sim3"}.get(mode, mode)
+            sim3 = umeyama(est[:n, :3, 3], ref[:n, :3, 3], mode=umeyama_mode)  # type: ignore[arg-type]
     except ValueError as err:
         raise VokitError(f"cannot align the trajectories ({mode}): {err}") from err
     return Alignment(mode=mode, ref_from_est=sim3, n_used=n)
+
+
+def _first_frame_scale(ref: Tensor, est: Tensor, mode: str) -> Tensor:
+    """kitti-odom-eval's ``scale`` / ``scale_7dof`` as one similarity ``ref_from_est`` in the original worlds.
+
+    The tool re-anchors both trajectories at their first pose (``T <- T_0^-1 T``) and scales the anchored
+    estimate's centres by s about its first camera. Mapped back into the reference world this is
+    ``R_a = R_g0 R_e0^T``, ``t_a = t_g0 - s R_a t_e0`` (Huangying-Zhan/kitti-odom-eval ``kitti_odometry.py``:
+    ``scale_lse_solver``, ``umeyama_alignment``).
+    """
+    inv = torch.linalg.inv
+    ref_a, est_a = inv(ref[0]) @ ref, inv(est[0]) @ est
+    x, y = est_a[:, :3, 3], ref_a[:, :3, 3]
+    if mode == "kitti_scale":
+        denom = float(x.square().sum())
+        if denom <= 1e-24 * max(float(y.square().sum()), 1.0):
+            raise ValueError("the estimated centres all coincide with the first one; no scale is defined")
+        scale = (x * y).sum() / denom
+    else:
+        scale = umeyama(x, y, mode="sim3")[7]
+    R_a = ref[0, :3, :3] @ est[0, :3, :3].T
+    t_a = ref[0, :3, 3] - scale * (R_a @ est[0, :3, 3])
+    return torch.cat([t_a, matrix_to_quat(R_a), scale.reshape(1)])
+
+
+def _position_yaw(src: Tensor, dst: Tensor) -> Tensor:
+    """rpg_trajectory_evaluation's ``posyaw``: the rotation about the world z axis and the translation (4 DoF).
+
+    Minimises ``sum ||dst_i - (R_z(theta) src_i + t)||^2``: with centred points and ``C = sum src_i dst_i^T``,
+    ``theta = atan2(C_01 - C_10, C_00 + C_11)`` maximises ``tr(R_z C)``, and ``t = mu_dst - R_z mu_src``
+    (uzh-rpg/rpg_trajectory_evaluation ``align_trajectory.py``: ``align_umeyama(..., known_scale=True,
+    yaw_only=True)``, ``get_best_yaw``). The z axis must be the gravity axis of both worlds, as for VIO.
+    """
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    C = (src - mu_s).T @ (dst - mu_d)
+    theta = torch.atan2(C[0, 1] - C[1, 0], C[0, 0] + C[1, 1])
+    c, s = torch.cos(theta), torch.sin(theta)
+    zero, one = torch.zeros_like(c), torch.ones_like(c)
+    R = torch.stack([torch.stack([c, -s, zero]), torch.stack([s, c, zero]), torch.stack([zero, zero, one])])
+    t = mu_d - R @ mu_s
+    return torch.cat([t, matrix_to_quat(R), one.reshape(1)])
 
 
 def absolute_trajectory_error(

@@ -207,7 +207,7 @@ def compare_with_trivial(
         ref_world_from_cam: reference poses, metres (associated one-to-one with the estimate).
         est_world_from_cam: estimated poses, same length.
         stamps_s: reference timestamps in seconds, for the line's speed (``None``: per frame).
-        align: ``"sim3"`` (monocular), ``"se3"``, ``"scale"`` or ``"none"``.
+        align: ``"sim3"`` (monocular), ``"se3"``, ``"scale"``, ``"none"`` or another mode of `align_trajectory`.
         rpe_delta: RPE frame delta.
 
     Returns:
@@ -226,14 +226,17 @@ def compare_with_trivial(
         raise VokitError(f"reference and estimate need the same number of poses, got {ref.shape[0]} and "
                          f"{est.shape[0]}")
     static, line, speed = trivial_trajectories(ref, stamps_s)
-    closed_form = align in ("sim3", "se3")
+    umeyama_mode = {"6dof": "se3", "7dof": "sim3"}.get(align, align)  # kitti-odom-eval's names of the same fits
+    closed_form = umeyama_mode in ("sim3", "se3")
     if closed_form:
         static = _aligned_static(ref)
-        line = _aligned_line(ref, _durations(ref.shape[0], stamps_s), speed, align)
+        line = _aligned_line(ref, _durations(ref.shape[0], stamps_s), speed, umeyama_mode)
+    # a static camera has no scale to fit: the scale-only modes leave it where it is
+    static_as_is = closed_form or align in ("scale", "kitti_scale", "scale_7dof")
     return TrivialComparison(
         align=align,
         estimate=_score("estimate", ref, est, align, rpe_delta, pre_aligned=False),
-        static=_score(STATIC_CAMERA, ref, static, align, rpe_delta, pre_aligned=closed_form or align == "scale"),
+        static=_score(STATIC_CAMERA, ref, static, align, rpe_delta, pre_aligned=static_as_is),
         line=_score(CONSTANT_VELOCITY, ref, line, align, rpe_delta, pre_aligned=closed_form),
         line_speed_m_s=speed,
     )
