@@ -1,0 +1,225 @@
+"""Update operators of the patchvo loop: what turns the current reprojections into BA targets and confidences.
+
+Every operator maps the edges of the patch graph, with each patch centre reprojected into its target frame
+(``coords``, 1/4-resolution pixels), to a target pixel and a per-axis confidence per edge (METHODS.md sections
+3.1 and 4.3). The loop never looks inside: it asks an operator for a per-frame **payload** when a frame arrives
+and for targets at each update call.
+
+- :class:`LKOperator` (``lk``, METHODS.md 4.4a): pyramidal Lucas-Kanade of each patch's 3x3 window on the
+  1/4-resolution grey image, initialised at the reprojection; confidence from the forward-backward check. No
+  training. An edge's track is cached and redone only when its reprojection has moved by more than
+  ``retrack_px`` since the last track (LK's answer barely depends on its start once it converges).
+- :class:`OracleOperator` (``oracle``, tests): the exact reprojection of each patch centre under ground-truth
+  depth and poses; drives BA to the ground truth up to scale, which tests the whole loop without training.
+- The learned operator (``learned``) lives in :mod:`vokit.methods.patchvo.learned`.
+"""
+
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+import torch.nn.functional as F
+from jaxtyping import Float
+from torch import Tensor
+
+from vokit.geometry.lie import se3_act, se3_inverse
+from vokit.methods.patchvo.graph import PatchGraph
+from vokit.solvers.lk import Interpolation, image_pyramid, lk_track_fb
+
+LUMA = (0.299, 0.587, 0.114)
+
+
+@dataclass(frozen=True)
+class PreparedFrame:
+    """One input frame at the working resolution, as the loop and the operators see it.
+
+    Attributes:
+        image: RGB in [0, 1] at the working resolution ``(H, W)``, both multiples of 4.
+        gray4: grey image average-pooled by 4, ``(H / 4, W / 4)``, in [0, 1].
+        intrinsics4: ``(fx, fy, cx, cy)`` of the 1/4-resolution pixel grid (exact pooling rule
+            ``c' = (c + 0.5) / 4 - 0.5``).
+        world_from_cam: ground-truth pose ``[t, q_xyzw]`` (metres) when known.
+        depth4: ground-truth z-depth at the 1/4-resolution pixel centres (metres, 0 = invalid) when known.
+    """
+
+    image: Float[Tensor, "3 H W"]
+    gray4: Float[Tensor, "h w"]
+    intrinsics4: Float[Tensor, "4"]
+    world_from_cam: Float[Tensor, "7"] | None = None
+    depth4: Float[Tensor, "h w"] | None = None
+
+
+@dataclass(frozen=True)
+class OperatorOutput:
+    """Targets of one operator call.
+
+    Attributes:
+        target: target pixel of each edge's patch centre in its destination frame (1/4 resolution).
+        weight: per-axis confidence in [0, 1].
+        state: per-edge tensors to store on the graph (replacing those of the same key).
+    """
+
+    target: Float[Tensor, "E 2"]
+    weight: Float[Tensor, "E 2"]
+    state: dict[str, Tensor]
+
+
+@runtime_checkable
+class PatchOperator(Protocol):
+    """What the VO loop needs from an operator."""
+
+    name: str
+
+    def frame_payload(self, frame: PreparedFrame) -> Any:
+        """Per-frame data kept on the graph with the frame (pyramids, features, ground truth)."""
+        ...
+
+    def update(self, graph: PatchGraph, src_idx: Tensor, dst_idx: Tensor, patch_idx: Tensor,
+               coords: Tensor, state: dict[str, Tensor]) -> OperatorOutput:
+        """Targets and confidences for the given edges, reprojected at ``coords``."""
+        ...
+
+
+class LKOperator:
+    """The classical operator: pyramidal LK with a forward-backward confidence (METHODS.md 4.4a).
+
+    LK runs on the grey image at ``1 / lk_scale`` of the working resolution (2: half, 4: the patch grid itself)
+    with a ``(2 radius + 1)^2`` window of :func:`vokit.solvers.lk.lk_track_fb`; coordinates map between that grid
+    and the 1/4-resolution patch grid by the exact pooling rule ``u' = (u + 0.5) s - 0.5``.
+
+    Args:
+        num_levels: pyramid levels.
+        num_iters: Gauss-Newton iterations per level.
+        fb_sigma_px: round-trip error (1/4-res pixels) at which the confidence is ``exp(-1)``.
+        retrack_px: an edge is tracked when created and re-tracked only when its reprojection has moved more than
+            this (1/4-res pixels) since its last track; 0 re-tracks every edge at every call.
+        lk_scale: 2 or 4, the LK image's downsampling from the working resolution.
+        interpolation: ``"bilinear"`` (4x cheaper) or ``"bicubic"`` (less biased), see :mod:`vokit.solvers.lk`.
+        radius: LK window half-size at the LK resolution; 2 at half resolution covers the 3x3 patch's footprint
+            on the 1/4-resolution grid (12 x 12 working pixels against 10 x 10).
+        robust_px: if positive, the confidence is multiplied by the Cauchy weight ``1 / (1 + (r / robust_px)^2)``
+            of the distance r between the track and the current reprojection (1/4-res pixels), so tracks that
+            disagree with the current geometry count less (the learned operator learns this; LK cannot).
+    """
+
+    name = "lk"
+
+    def __init__(self, num_levels: int = 4, num_iters: int = 6, fb_sigma_px: float = 0.5,
+                 retrack_px: float = 1.0, lk_scale: int = 2, interpolation: Interpolation = "bilinear",
+                 radius: int = 2, robust_px: float = 0.0) -> None:
+        if lk_scale not in (1, 2, 4):
+            raise ValueError(f"lk_scale must be 1, 2 or 4, got {lk_scale}")
+        self.num_levels = num_levels
+        self.num_iters = num_iters
+        self.fb_sigma_px = fb_sigma_px
+        self.retrack_px = retrack_px
+        self.lk_scale = lk_scale
+        self.interpolation: Interpolation = interpolation
+        self.radius = radius
+        self.robust_px = robust_px
+
+    def frame_payload(self, frame: PreparedFrame) -> list[Tensor]:
+        """The grey pyramid of the frame at ``1 / lk_scale``, finest level first."""
+        gray = (frame.image * torch.tensor(LUMA, dtype=frame.image.dtype)[:, None, None]).sum(0)
+        if self.lk_scale > 1:
+            gray = F.avg_pool2d(gray[None, None], self.lk_scale)[0, 0]
+        return [level[0] for level in image_pyramid(gray[None], self.num_levels)]
+
+    def _to_lk(self, uv4: Tensor) -> Tensor:
+        return (uv4 + 0.5) * (4 / self.lk_scale) - 0.5
+
+    def _from_lk(self, uv: Tensor) -> Tensor:
+        return (uv + 0.5) * (self.lk_scale / 4) - 0.5
+
+    def update(self, graph: PatchGraph, src_idx: Tensor, dst_idx: Tensor, patch_idx: Tensor,
+               coords: Tensor, state: dict[str, Tensor]) -> OperatorOutput:
+        """Track new (or moved) edges, reuse the cached tracks of the others; self-edges get zero weight."""
+        e = int(src_idx.shape[0])
+        init = state.get("lk_init", torch.full_like(coords, float("nan")))
+        target = state.get("lk_target", coords.clone())
+        weight = state.get("lk_weight", torch.zeros_like(coords))
+        redo = torch.ones(e, dtype=torch.bool, device=coords.device)
+        if self.retrack_px > 0:
+            redo = ~((coords - init).abs().amax(-1) <= self.retrack_px)
+        sel = torch.nonzero(redo & (src_idx != dst_idx)).squeeze(-1)
+        target, weight, init = target.clone(), weight.clone(), init.clone()
+        if sel.numel():
+            lo = int(torch.minimum(src_idx[sel].min(), dst_idx[sel].min()))
+            pyramid = [torch.stack([graph.payload[s][lvl] for s in range(lo, graph.n)])
+                       for lvl in range(self.num_levels)]
+            uv = self._to_lk(graph.patch_uv.reshape(-1, 2)[patch_idx[sel]])
+            track = lk_track_fb(pyramid, pyramid, src_idx[sel] - lo, dst_idx[sel] - lo, uv, self._to_lk(coords[sel]),
+                                radius=self.radius, num_iters=self.num_iters,
+                                fb_sigma_px=self.fb_sigma_px * 4 / self.lk_scale, interpolation=self.interpolation)
+            target[sel], weight[sel], init[sel] = self._from_lk(track.dst_uv), track.weight, coords[sel]
+        self_edge = src_idx == dst_idx
+        target = torch.where(self_edge[:, None], coords, target)
+        weight = torch.where(self_edge[:, None], torch.zeros_like(weight), weight)
+        state = {"lk_init": init, "lk_target": target, "lk_weight": weight}
+        if self.robust_px > 0:
+            dist = (target - coords).norm(dim=-1, keepdim=True)
+            weight = weight / (1 + (dist / self.robust_px).square())
+        return OperatorOutput(target, weight, state)
+
+
+class OracleOperator:
+    """Ground-truth correspondences: each patch centre reprojected with true depth and poses (for tests).
+
+    Args:
+        noise_px: standard deviation of Gaussian noise added to the targets (1/4-res pixels).
+        generator: generator for the noise.
+    """
+
+    name = "oracle"
+
+    def __init__(self, noise_px: float = 0.0, generator: torch.Generator | None = None) -> None:
+        self.noise_px = noise_px
+        self.generator = generator
+
+    def frame_payload(self, frame: PreparedFrame) -> tuple[Tensor, Tensor, Tensor]:
+        """``(world_from_cam, depth4, intrinsics4)`` of the frame."""
+        if frame.world_from_cam is None or frame.depth4 is None:
+            raise ValueError("the oracle operator needs ground-truth poses and depth")
+        return frame.world_from_cam.double(), frame.depth4, frame.intrinsics4.double()
+
+    def update(self, graph: PatchGraph, src_idx: Tensor, dst_idx: Tensor, patch_idx: Tensor,
+               coords: Tensor, state: dict[str, Tensor]) -> OperatorOutput:
+        """The true target of every edge; weight 1 where the true point is visible in front of the target."""
+        uv = graph.patch_uv.reshape(-1, 2)[patch_idx].double()
+        src_pose = torch.stack([graph.payload[int(s)][0] for s in range(graph.n)])
+        depth = torch.stack([graph.payload[int(s)][1] for s in range(graph.n)])
+        fx, fy, cx, cy = graph.payload[0][2].unbind(-1)
+        h, w = depth.shape[-2:]
+        col = uv[:, 0].round().long().clamp(0, w - 1)
+        row = uv[:, 1].round().long().clamp(0, h - 1)
+        z = depth[src_idx, row, col].double()
+        pts_src = torch.stack([(uv[:, 0] - cx) / fx * z, (uv[:, 1] - cy) / fy * z, z], dim=-1)
+        pts_world = se3_act(src_pose[src_idx], pts_src)
+        pts_dst = se3_act(se3_inverse(src_pose[dst_idx]), pts_world)
+        zd = pts_dst[:, 2]
+        proj = torch.stack([fx * pts_dst[:, 0] / zd.clamp_min(1e-6) + cx, fy * pts_dst[:, 1] / zd.clamp_min(1e-6)
+                            + cy], dim=-1)
+        inside = (proj[:, 0] > -0.5) & (proj[:, 0] < w - 0.5) & (proj[:, 1] > -0.5) & (proj[:, 1] < h - 0.5)
+        ok = (z > 0) & (zd > 0.2 * z) & inside & (src_idx != dst_idx)
+        if self.noise_px > 0:
+            proj = proj + self.noise_px * torch.randn(proj.shape, generator=self.generator, dtype=proj.dtype)
+        target = torch.where(ok[:, None], proj.to(coords), coords)
+        weight = ok[:, None].to(coords).expand(-1, 2).clone()
+        return OperatorOutput(target, weight, {})
+
+
+def pool_depth4(depth: Float[Tensor, "H W"], max_ratio: float = 1.05) -> Float[Tensor, "h w"]:
+    """Ground-truth depth at the 1/4-resolution pixel centres: the mean of each 4x4 block (metres, 0 = invalid).
+
+    A block with an invalid (0) pixel, or whose largest depth exceeds ``max_ratio`` times its smallest (a depth
+    edge), is invalid, so the oracle never targets a point that lies on no surface.
+    """
+    d = depth[None, None]
+    mean = F.avg_pool2d(d, 4)[0, 0]
+    far = F.max_pool2d(d, 4)[0, 0]
+    near = -F.max_pool2d(-d, 4)[0, 0]
+    ok = (near > 0) & (far <= max_ratio * near)
+    return torch.where(ok, mean, torch.zeros_like(mean))
+
+
+__all__ = ["LKOperator", "OperatorOutput", "OracleOperator", "PatchOperator", "PreparedFrame", "pool_depth4"]
