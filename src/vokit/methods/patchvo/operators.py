@@ -70,8 +70,12 @@ class PatchOperator(Protocol):
 
     name: str
 
-    def frame_payload(self, frame: PreparedFrame) -> Any:
-        """Per-frame data kept on the graph with the frame (pyramids, features, ground truth)."""
+    def frame_payload(self, frame: PreparedFrame, patch_uv: Tensor | None = None) -> Any:
+        """Per-frame data kept on the graph with the frame (pyramids, features, ground truth).
+
+        ``patch_uv`` holds the frame's patch centres (1/4-resolution pixels), for operators that keep per-patch
+        features.
+        """
         ...
 
     def update(self, graph: PatchGraph, src_idx: Tensor, dst_idx: Tensor, patch_idx: Tensor,
@@ -117,8 +121,9 @@ class LKOperator:
         self.interpolation: Interpolation = interpolation
         self.radius = radius
         self.robust_px = robust_px
+        self.tracked_edges = 0  # edges tracked so far (a cost counter for benchmarks)
 
-    def frame_payload(self, frame: PreparedFrame) -> list[Tensor]:
+    def frame_payload(self, frame: PreparedFrame, patch_uv: Tensor | None = None) -> list[Tensor]:
         """The grey pyramid of the frame at ``1 / lk_scale``, finest level first."""
         gray = (frame.image * torch.tensor(LUMA, dtype=frame.image.dtype)[:, None, None]).sum(0)
         if self.lk_scale > 1:
@@ -134,16 +139,20 @@ class LKOperator:
     def update(self, graph: PatchGraph, src_idx: Tensor, dst_idx: Tensor, patch_idx: Tensor,
                coords: Tensor, state: dict[str, Tensor]) -> OperatorOutput:
         """Track new (or moved) edges, reuse the cached tracks of the others; self-edges get zero weight."""
-        e = int(src_idx.shape[0])
-        init = state.get("lk_init", torch.full_like(coords, float("nan")))
+        init = state.get("lk_init", torch.zeros_like(coords))
         target = state.get("lk_target", coords.clone())
         weight = state.get("lk_weight", torch.zeros_like(coords))
-        redo = torch.ones(e, dtype=torch.bool, device=coords.device)
+        # new edges arrive with zero-filled state: "lk_done" False
+        done = state.get("lk_done", torch.zeros_like(src_idx, dtype=torch.bool))
+        redo = ~done
         if self.retrack_px > 0:
-            redo = ~((coords - init).abs().amax(-1) <= self.retrack_px)
+            redo = redo | ~((coords - init).abs().amax(-1) <= self.retrack_px)
+        else:
+            redo = torch.ones_like(done)
         sel = torch.nonzero(redo & (src_idx != dst_idx)).squeeze(-1)
         target, weight, init = target.clone(), weight.clone(), init.clone()
         if sel.numel():
+            self.tracked_edges += int(sel.numel())
             lo = int(torch.minimum(src_idx[sel].min(), dst_idx[sel].min()))
             pyramid = [torch.stack([graph.payload[s][lvl] for s in range(lo, graph.n)])
                        for lvl in range(self.num_levels)]
@@ -155,7 +164,8 @@ class LKOperator:
         self_edge = src_idx == dst_idx
         target = torch.where(self_edge[:, None], coords, target)
         weight = torch.where(self_edge[:, None], torch.zeros_like(weight), weight)
-        state = {"lk_init": init, "lk_target": target, "lk_weight": weight}
+        done = done | (redo & (src_idx != dst_idx))
+        state = {"lk_init": init, "lk_target": target, "lk_weight": weight, "lk_done": done}
         if self.robust_px > 0:
             dist = (target - coords).norm(dim=-1, keepdim=True)
             weight = weight / (1 + (dist / self.robust_px).square())
@@ -176,7 +186,7 @@ class OracleOperator:
         self.noise_px = noise_px
         self.generator = generator
 
-    def frame_payload(self, frame: PreparedFrame) -> tuple[Tensor, Tensor, Tensor]:
+    def frame_payload(self, frame: PreparedFrame, patch_uv: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
         """``(world_from_cam, depth4, intrinsics4)`` of the frame."""
         if frame.world_from_cam is None or frame.depth4 is None:
             raise ValueError("the oracle operator needs ground-truth poses and depth")

@@ -26,10 +26,13 @@ class PatchVOConfig:
         motion_damping: damping of the constant-velocity model (0.5) [ref].
         init_frames: keyframes accepted before initialisation (8) [ref].
         init_updates: update calls at initialisation (12) [ref].
+        init_growing_gap: initialisation call c uses only edges spanning <= c + 1 frames [vokit]; None: on for
+            ``lk`` (its tracks fail from the poor first guesses of long edges), off otherwise (the reference).
         probe_thresh_px: the motion probe skips a frame whose median correction is below this (2.0 [ref]; 1/4-res
             pixels of a 640-pixel-wide image, scaled by ``width / 640`` like the keyframe threshold [vokit]).
         selector: patch centres ``"random"`` [ref], ``"gradient"`` (gradient-biased, §4.1) or ``"corner"``
-            (Shi-Tomasi-ranked candidates, for the LK operator) [vokit].
+            (Shi-Tomasi-ranked candidates) [vokit]; None takes the operator's choice (``corner`` for ``lk``, whose
+            3x3 windows need texture in two directions, ``random`` otherwise).
         max_pixels: frames are resized (area) to at most this many pixels before processing [vokit].
         memory: frames whose operator payload is kept (36) [ref].
         lk_levels: pyramid levels of the LK operator [vokit].
@@ -53,8 +56,9 @@ class PatchVOConfig:
     motion_damping: float = 0.5
     init_frames: int = 8
     init_updates: int = 12
+    init_growing_gap: bool | None = None
     probe_thresh_px: float = 2.0
-    selector: Selector = "random"
+    selector: Selector | None = None
     max_pixels: int = 320 * 240
     memory: int = 36
     lk_levels: int = 4

@@ -182,7 +182,7 @@ class PatchVO:
             inv_depth = g.inv_depth[-3:].median().expand(cfg.patches_per_frame).clone()
         else:
             inv_depth = 1.0 - torch.rand(cfg.patches_per_frame, generator=self.gen)  # uniform in (0, 1] [vokit]
-        payload = self.op.frame_payload(frame)
+        payload = self.op.frame_payload(frame, uv)
         g.append_frame(frame_id, timestamp, pose, uv, inv_depth, colors, payload)
         self._forget_payloads()
         self.timings["patchify"] += time.perf_counter() - t0
@@ -203,9 +203,10 @@ class PatchVO:
     def _patchify(self, frame: PreparedFrame) -> tuple[Tensor, Tensor]:
         h4, w4 = frame.gray4.shape
         m = self.cfg.patches_per_frame
-        if self.cfg.selector == "gradient":
+        selector = self.cfg.selector or ("corner" if getattr(self.op, "name", "") == "lk" else "random")
+        if selector == "gradient":
             _, uv = gradient_biased_patch_centres(frame.image[None], m, self.gen)
-        elif self.cfg.selector == "corner":
+        elif selector == "corner":
             uv = corner_patch_centres(frame.image, m, self.gen)
         else:
             _, uv = random_patch_centres(1, m, int(h4), int(w4), self.gen)
@@ -238,40 +239,68 @@ class PatchVO:
                                g.inv_depth.reshape(-1)[patch], self.intrinsics4)
 
     def _probe(self) -> float:
-        """Median correction (1/4-res px) of the previous keyframe's patches observed in the new frame."""
+        """Median correction (1/4-res px) of the previous keyframe's patches observed in the new frame.
+
+        Over the confident corrections (``w > 0.5`` on both axes) when at least half the patches have one; when
+        fewer do, the operator could not follow the motion, which is then large, not small, and the probe
+        returns infinity so that the frame is kept [vokit] (DPVO's median over all patches assumes an operator
+        that always answers; LK's failed tracks would report no motion).
+        """
         g = self.graph
         t0 = time.perf_counter()
         patch = torch.arange(g.M * (g.n - 2), g.M * (g.n - 1))
         src, dst = patch // g.M, torch.full_like(patch, g.n - 1)
-        out = self.op.update(g, src, dst, patch, self._coords(src, dst, patch), {})
-        delta = (out.target - self._coords(src, dst, patch)).norm(dim=-1)
+        coords = self._coords(src, dst, patch)
+        out = self.op.update(g, src, dst, patch, coords, {})
+        delta = (out.target - coords).norm(dim=-1)
         confident = out.weight.amin(-1) > 0.5
         self.timings["operator"] += time.perf_counter() - t0
-        if int(confident.sum()) >= max(8, g.M // 4):
-            delta = delta[confident]
-        self.probe_log.append(float(delta.median()))
-        return float(delta.median())
+        value = float(delta[confident].median()) if 2 * int(confident.sum()) >= g.M else float("inf")
+        self.probe_log.append(value)
+        return value
 
     def _initialize(self) -> None:
+        """Run the initialisation's update calls.
+
+        With ``init_growing_gap``, call c uses only edges spanning at most c + 1 frames, so that short, easy
+        correspondences shape the first estimate before long ones are sought from it [vokit].
+        """
         self.initialized = True
-        for _ in range(self.cfg.init_updates):
-            self._update()
+        grow = self.cfg.init_growing_gap
+        if grow is None:
+            grow = getattr(self.op, "name", "") == "lk"
+        for c in range(self.cfg.init_updates):
+            self._update(max_gap=c + 1 if grow else None)
 
     # ------------------------------------------------------------------ update and BA
-    def _update(self) -> None:
+    def _update(self, max_gap: int | None = None) -> None:
+        """One operator call and one BA call over the graph's edges (those spanning <= ``max_gap`` frames)."""
         g = self.graph
         if g.n_edges == 0:
             return
         t0 = time.perf_counter()
-        coords = self._coords(g.src_idx, g.dst_idx, g.patch_idx)
-        out = self.op.update(g, g.src_idx, g.dst_idx, g.patch_idx, coords, g.edge_state)
-        g.edge_state.update(out.state)
+        sel = None
+        src, dst, patch, state = g.src_idx, g.dst_idx, g.patch_idx, g.edge_state
+        if max_gap is not None:
+            sel = torch.nonzero((src - dst).abs() <= max_gap).squeeze(-1)
+            src, dst, patch = src[sel], dst[sel], patch[sel]
+            state = {key: value[sel] for key, value in state.items()}
+        coords = self._coords(src, dst, patch)
+        out = self.op.update(g, src, dst, patch, coords, state)
+        for key, value in out.state.items():
+            if sel is None:
+                g.edge_state[key] = value
+            else:
+                full = g.edge_state.get(key)
+                if full is None:
+                    full = value.new_zeros((g.n_edges, *value.shape[1:]))
+                g.edge_state[key] = full.index_copy(0, sel, value)
         t1 = time.perf_counter()
         self.timings["operator"] += t1 - t0
-        self._bundle_adjust(out.target, out.weight)
+        self._bundle_adjust(src, dst, patch, out.target, out.weight)
         self.timings["ba"] += time.perf_counter() - t1
 
-    def _bundle_adjust(self, target: Tensor, weight: Tensor) -> None:
+    def _bundle_adjust(self, src: Tensor, dst: Tensor, patch: Tensor, target: Tensor, weight: Tensor) -> None:
         """2 GN iterations over the poses from ``max(1, n - window)`` on, on the slots the edges touch.
 
         The weights are divided by ``(W / 640)^2``: residuals then count as pixels of a 640-pixel-wide image, so
@@ -280,10 +309,10 @@ class PatchVO:
         """
         g, m = self.graph, self.graph.M
         assert self.intrinsics4 is not None
-        lo = int(torch.minimum(g.src_idx.min(), g.dst_idx.min()))
+        lo = int(torch.minimum(src.min(), dst.min()))
         first_free = max(1, g.n - self.cfg.optimization_window)
         free = torch.arange(lo, g.n) >= first_free
-        graph = build_ba_graph(g.src_idx - lo, g.dst_idx - lo, g.patch_idx - lo * m, free, (g.n - lo) * m)
+        graph = build_ba_graph(src - lo, dst - lo, patch - lo * m, free, (g.n - lo) * m)
         out = bundle_adjust(
             g.cam_from_world[lo:][None], g.inv_depth[lo:].reshape(1, -1), g.patch_uv[lo:].reshape(1, -1, 2),
             self.intrinsics4[None], target[None], weight[None], graph, options=self.ba_opts,
