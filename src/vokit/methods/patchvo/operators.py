@@ -14,6 +14,7 @@ and for targets at each update call.
 - The learned operator (``learned``) lives in :mod:`vokit.methods.patchvo.learned`.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -24,7 +25,7 @@ from torch import Tensor
 
 from vokit.geometry.lie import se3_act, se3_inverse
 from vokit.methods.patchvo.graph import PatchGraph
-from vokit.solvers.lk import Interpolation, image_pyramid, lk_track_fb
+from vokit.solvers.lk import Interpolation, LKTrack, image_pyramid, lk_track_fb
 
 LUMA = (0.299, 0.587, 0.114)
 
@@ -104,13 +105,14 @@ class LKOperator:
         robust_px: if positive, the confidence is multiplied by the Cauchy weight ``1 / (1 + (r / robust_px)^2)``
             of the distance r between the track and the current reprojection (1/4-res pixels), so tracks that
             disagree with the current geometry count less (the learned operator learns this; LK cannot).
+        max_gap: edges spanning more frames than this are not tracked (zero weight); None tracks all.
     """
 
     name = "lk"
 
     def __init__(self, num_levels: int = 4, num_iters: int = 6, fb_sigma_px: float = 0.5,
                  retrack_px: float = 1.0, lk_scale: int = 2, interpolation: Interpolation = "bilinear",
-                 radius: int = 2, robust_px: float = 0.0) -> None:
+                 radius: int = 2, robust_px: float = 0.0, max_gap: int | None = None) -> None:
         if lk_scale not in (1, 2, 4):
             raise ValueError(f"lk_scale must be 1, 2 or 4, got {lk_scale}")
         self.num_levels = num_levels
@@ -121,6 +123,7 @@ class LKOperator:
         self.interpolation: Interpolation = interpolation
         self.radius = radius
         self.robust_px = robust_px
+        self.max_gap = max_gap
         self.tracked_edges = 0  # edges tracked so far (a cost counter for benchmarks)
 
     def frame_payload(self, frame: PreparedFrame, patch_uv: Tensor | None = None) -> list[Tensor]:
@@ -136,12 +139,52 @@ class LKOperator:
     def _from_lk(self, uv: Tensor) -> Tensor:
         return (uv + 0.5) * (self.lk_scale / 4) - 0.5
 
+    def _track(self, graph: PatchGraph, src: Tensor, dst: Tensor, patch: Tensor, start: Tensor) -> LKTrack:
+        """LK of the given edges from ``start`` (1/4-res px); the result in 1/4-res px."""
+        lo = int(torch.minimum(src.min(), dst.min()))
+        pyramid = [torch.stack([graph.payload[s][lvl] for s in range(lo, graph.n)]) for lvl in range(self.num_levels)]
+        uv = self._to_lk(graph.patch_uv.reshape(-1, 2)[patch])
+        track = lk_track_fb(pyramid, pyramid, src - lo, dst - lo, uv, self._to_lk(start), radius=self.radius,
+                            num_iters=self.num_iters, fb_sigma_px=self.fb_sigma_px * 4 / self.lk_scale,
+                            interpolation=self.interpolation)
+        return LKTrack(self._from_lk(track.dst_uv), track.valid, track.residual, track.fb_error * self.lk_scale / 4,
+                       track.weight)
+
+    def _chained_start(self, graph: PatchGraph, src: Tensor, dst: Tensor, patch: Tensor, coords: Tensor,
+                       target: Tensor, weight: Tensor, redo: Tensor) -> "Callable[[Tensor], Tensor]":
+        """Where to start each edge's track: chained from the same patch's edge one frame nearer its host.
+
+        For edge (k, j) with neighbour (k, j - s), s the sign of ``j - i``, whose track is confident, the start
+        is that track plus the reprojection's step from j - s to j, so LK only searches the one-frame residual
+        instead of the whole error of a reprojection that may be far off (a new patch's depth is a median guess).
+        Otherwise the start is the reprojection. Tracks are done in order of increasing gap, so a neighbour
+        re-tracked in this call is used with its new result (the returned function reads ``target`` live).
+        """
+        n = graph.n + 1
+        key = patch * n + dst
+        order = torch.argsort(key)
+        sorted_key = key[order]
+        nb_key = patch * n + (dst - torch.sign(dst - src))
+        pos = torch.searchsorted(sorted_key, nb_key).clamp(max=key.numel() - 1)
+        found = sorted_key[pos] == nb_key
+        nb = order[pos]
+        nb_self = dst - torch.sign(dst - src) == src
+
+        def start(sel: Tensor) -> Tensor:
+            e = nb[sel]
+            usable = found[sel] & ~nb_self[sel] & (weight[e].amin(-1) > 0.5)
+            chained = target[e] + coords[sel] - coords[e]
+            return torch.where(usable[:, None], chained, coords[sel])
+
+        return start
+
     def update(self, graph: PatchGraph, src_idx: Tensor, dst_idx: Tensor, patch_idx: Tensor,
                coords: Tensor, state: dict[str, Tensor]) -> OperatorOutput:
-        """Track new (or moved) edges, reuse the cached tracks of the others; self-edges get zero weight."""
+        """Track new (or moved) edges, reuse the cached tracks of the others; untracked edges get zero weight."""
         init = state.get("lk_init", torch.zeros_like(coords))
         target = state.get("lk_target", coords.clone())
         weight = state.get("lk_weight", torch.zeros_like(coords))
+        residual = state.get("lk_residual", torch.zeros_like(coords[:, 0]))
         # new edges arrive with zero-filled state: "lk_done" False
         done = state.get("lk_done", torch.zeros_like(src_idx, dtype=torch.bool))
         redo = ~done
@@ -149,23 +192,25 @@ class LKOperator:
             redo = redo | ~((coords - init).abs().amax(-1) <= self.retrack_px)
         else:
             redo = torch.ones_like(done)
-        sel = torch.nonzero(redo & (src_idx != dst_idx)).squeeze(-1)
-        target, weight, init = target.clone(), weight.clone(), init.clone()
-        if sel.numel():
-            self.tracked_edges += int(sel.numel())
-            lo = int(torch.minimum(src_idx[sel].min(), dst_idx[sel].min()))
-            pyramid = [torch.stack([graph.payload[s][lvl] for s in range(lo, graph.n)])
-                       for lvl in range(self.num_levels)]
-            uv = self._to_lk(graph.patch_uv.reshape(-1, 2)[patch_idx[sel]])
-            track = lk_track_fb(pyramid, pyramid, src_idx[sel] - lo, dst_idx[sel] - lo, uv, self._to_lk(coords[sel]),
-                                radius=self.radius, num_iters=self.num_iters,
-                                fb_sigma_px=self.fb_sigma_px * 4 / self.lk_scale, interpolation=self.interpolation)
-            target[sel], weight[sel], init[sel] = self._from_lk(track.dst_uv), track.weight, coords[sel]
-        self_edge = src_idx == dst_idx
-        target = torch.where(self_edge[:, None], coords, target)
-        weight = torch.where(self_edge[:, None], torch.zeros_like(weight), weight)
-        done = done | (redo & (src_idx != dst_idx))
-        state = {"lk_init": init, "lk_target": target, "lk_weight": weight, "lk_done": done}
+        tracked = src_idx != dst_idx
+        if self.max_gap is not None:
+            tracked = tracked & ((dst_idx - src_idx).abs() <= self.max_gap)
+        redo = redo & tracked
+        target, weight, init, residual = target.clone(), weight.clone(), init.clone(), residual.clone()
+        if bool(redo.any()):
+            start = self._chained_start(graph, src_idx, dst_idx, patch_idx, coords, target, weight, redo)
+            gaps = (dst_idx - src_idx).abs()
+            for gap in torch.unique(gaps[redo]).tolist():
+                sel = torch.nonzero(redo & (gaps == gap)).squeeze(-1)
+                first = start(sel)
+                track = self._track(graph, src_idx[sel], dst_idx[sel], patch_idx[sel], first)
+                target[sel], weight[sel], init[sel] = track.dst_uv, track.weight, coords[sel]
+                residual[sel] = track.residual
+                self.tracked_edges += int(sel.numel())
+        target = torch.where(tracked[:, None], target, coords)
+        weight = torch.where(tracked[:, None], weight, torch.zeros_like(weight))
+        done = done | redo
+        state = {"lk_init": init, "lk_target": target, "lk_weight": weight, "lk_done": done, "lk_residual": residual}
         if self.robust_px > 0:
             dist = (target - coords).norm(dim=-1, keepdim=True)
             weight = weight / (1 + (dist / self.robust_px).square())
