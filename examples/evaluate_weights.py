@@ -1,6 +1,6 @@
 """Metrics of trained weights on the synthetic test split (the numbers in the model cards and the README).
 
-Runs each checkpoint over the first K test-split street sequences with `vokit.engine.pipeline.run_sequence`,
+Runs each checkpoint over the first K test-split street sequences with `vokit.app.pipeline.run_sequence`,
 then averages the headline metrics over sequences (each sequence's numbers are themselves means over its frames,
 pooled for flow EPE and motion-mask IoU). Optional real sequences (../shared/data samples) are run once each.
 
@@ -13,9 +13,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from vokit.app.outputs import format_summary, summary_row
+from vokit.app.pipeline import run_sequence
 from vokit.data.synthetic import SyntheticWorld, split_seed
-from vokit.engine.pipeline import run_sequence
-from vokit.engine.run_outputs import format_summary, summary_row
 
 
 def _mean_rows(rows: list[dict[str, float | str]]) -> dict[str, float | str]:

@@ -5,12 +5,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from tests.engine.test_pipeline import write_tiny_checkpoint, write_tiny_street
+from tests.app.test_pipeline import write_tiny_checkpoint, write_tiny_street
 
+from vokit.app import pipeline
 from vokit.cli import demo as demo_cli
 from vokit.cli import main as cli_main
 from vokit.cli.run import parse_calib_arg
-from vokit.engine import pipeline
 from vokit.errors import VokitError
 
 
@@ -90,7 +90,7 @@ def test_unwritable_output_exits_2_naming_the_folder(files: dict[str, Path], tmp
     blocker.write_text("x")
     code, _, err = _vokit(["run", str(files["street"]), "--weights", str(files["coopnet"]), "--out",
                            str(blocker / "run")], capsys)
-    assert code == 2 and f"{blocker / 'run'}: cannot create the output folder" in err
+    assert code == 2 and f"{blocker / 'run'}: cannot create or write the output folder" in err
 
 
 def test_missing_or_corrupt_weights_exit_2(files: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -22,8 +22,8 @@ from vokit.cli import main as cli_main
 from vokit.engine import train
 from vokit.engine import trainer as trainer_module
 from vokit.engine.checkpoint import list_checkpoints, read_checkpoint, step_checkpoint_path
-from vokit.engine.registry import METHODS, MethodSpec
 from vokit.errors import VokitError
+from vokit.methods.registry import get_method
 
 TINY_ARGS = ["--device", "cpu", "--data.height", "64", "--data.width", "96", "--data.n-sequences", "1",
              "--data.sequence-frames", "3", "--data.batch-size", "1", "--model.width", "0.125",
@@ -67,7 +67,8 @@ def _read_only(monkeypatch, root: Path) -> None:
 
 def _poison(monkeypatch, at_step: int, what: str) -> None:
     """Make the monodepth2 training step's loss (``what="loss"``) or its gradients (``"grad"``) NaN at ``at_step``."""
-    real = METHODS["monodepth2"]
+    method = get_method("monodepth2")
+    real_step = method.training_step
 
     class NanGrad(torch.autograd.Function):
         @staticmethod
@@ -78,19 +79,14 @@ def _poison(monkeypatch, at_step: int, what: str) -> None:
         def backward(ctx, grad):
             return grad * float("nan")
 
-    def make_step(config):
-        step_fn = real.make_training_step(config)
+    def poisoned(model, batch, step, want_images, settings):
+        out = real_step(model, batch, step, want_images, settings)
+        if step != at_step:
+            return out
+        loss = out.loss * float("nan") if what == "loss" else NanGrad.apply(out.loss)
+        return dataclasses.replace(out, loss=loss)
 
-        def poisoned(model, batch, step, want_images):
-            out = step_fn(model, batch, step, want_images)
-            if step != at_step:
-                return out
-            loss = out.loss * float("nan") if what == "loss" else NanGrad.apply(out.loss)
-            return dataclasses.replace(out, loss=loss)
-
-        return poisoned
-
-    monkeypatch.setitem(METHODS, "monodepth2", MethodSpec(real.build_model, make_step))
+    monkeypatch.setattr(method, "training_step", poisoned)
 
 
 def _all_finite(path: Path) -> bool:

@@ -13,9 +13,9 @@ from vokit.engine import load_checkpoint, train
 from vokit.engine.checkpoint import list_checkpoints
 from vokit.engine.config_io import load_config
 from vokit.engine.logger import read_scalars
-from vokit.engine.registry import METHODS, MethodSpec
 from vokit.engine.trainer import StepInfo, TrainingInterrupted
 from vokit.errors import VokitError
+from vokit.methods.registry import get_method
 
 
 @pytest.fixture
@@ -146,18 +146,14 @@ def test_refuses_to_overwrite_or_resume_past_the_end(tmp_path) -> None:
 
 
 def test_non_finite_loss_stops_with_a_clear_error(tmp_path, monkeypatch) -> None:
-    real = METHODS["monodepth2"]
+    method = get_method("monodepth2")
+    real_step = method.training_step
 
-    def make_step(config):
-        step_fn = real.make_training_step(config)
+    def poisoned(model, batch, step, want_images, settings):
+        out = real_step(model, batch, step, want_images, settings)
+        return dataclasses.replace(out, loss=out.loss * float("nan")) if step == 2 else out
 
-        def poisoned(model, batch, step, want_images):
-            out = step_fn(model, batch, step, want_images)
-            return dataclasses.replace(out, loss=out.loss * float("nan")) if step == 2 else out
-
-        return poisoned
-
-    monkeypatch.setitem(METHODS, "monodepth2", MethodSpec(real.build_model, make_step))
+    monkeypatch.setattr(method, "training_step", poisoned)
     with pytest.raises(VokitError, match="non-finite loss at step 3"):
         train(tiny_config("monodepth2-synthetic", tmp_path, steps=5))
 

@@ -48,5 +48,5 @@ def test_panels_encode_their_values() -> None:
     right = flow_panel(torch.tensor([[[3.0, 0.0]]]))[:, 0, 0]
     left = flow_panel(torch.tensor([[[-3.0, 0.0]]]))[:, 0, 0]
     assert not torch.allclose(right, left)
-    red = mask_panel(torch.ones(2, 2))
-    assert torch.allclose(red[:, 0, 0], torch.tensor([1.0, 0.0, 0.0]))
+    red = mask_panel(torch.ones(2, 2))[:, 0, 0]
+    assert red[0] > 0.5 and red[0] > 5 * red[1] and red[0] > 5 * red[2]  # the mask is red

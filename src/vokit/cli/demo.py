@@ -3,33 +3,38 @@
     vokit demo                        # runs/demo/report.html, about a minute on a 2-core CPU
     vokit demo --frames 40 --out runs/demo40 --device cuda
 
-The street is a test-split sequence of the synthetic world (no download). CoopNet's run folder is ``--out``; the
-Monodepth2 baseline, when its weights are shipped, runs on the same frames into ``--out/baseline-monodepth2`` and
-joins the summary table.
+The street is a test-split sequence of the synthetic world (no download). The default method's run folder is
+``--out``; the baseline (`vokit.methods.registry.BASELINE_METHOD`), when its weights are shipped, runs on the same
+frames into ``--out/baseline-<method>`` and joins the summary table.
 """
 
 import argparse
 from pathlib import Path
 
+from vokit.cli.options import integer
+from vokit.methods.registry import BASELINE_METHOD, DEFAULT_METHOD
+
 DEMO_FRAMES = 24
-"""Default --frames (the same as `vokit.engine.pipeline.DEMO_FRAMES`; kept here so --help stays light)."""
+"""Default --frames (the same as `vokit.app.pipeline.DEMO_FRAMES`; kept here so --help stays light)."""
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vokit demo",
-        description="Render a short synthetic street sequence with moving cars, run the shipped CoopNet (and the "
-                    "Monodepth2 baseline when shipped), evaluate against the ground truth, write a run folder "
-                    "with report.html and print a summary table.",
+        description=f"Render a short synthetic street sequence with moving cars, run the shipped {DEFAULT_METHOD} "
+                    f"(and the {BASELINE_METHOD} baseline when shipped), evaluate against the ground truth, write a "
+                    "run folder with report.html and print a summary table.",
     )
     parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="run folder (default runs/demo)")
-    parser.add_argument("--frames", type=int, default=DEMO_FRAMES, help=f"frames to render (default {DEMO_FRAMES})")
+    parser.add_argument("--frames", type=integer, default=DEMO_FRAMES, help=f"frames to render (default {DEMO_FRAMES})")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     parser.add_argument("--weights", type=Path, default=None,
-                        help="CoopNet checkpoint or run folder (default: the shipped coopnet-synthetic.pt)")
+                        help=f"{DEFAULT_METHOD} checkpoint or run folder (default: the shipped "
+                             f"{DEFAULT_METHOD}-synthetic.pt)")
     parser.add_argument("--baseline-weights", type=Path, default=None,
-                        help="Monodepth2 checkpoint (default: the shipped monodepth2-synthetic.pt when present)")
-    parser.add_argument("--sequence", type=int, default=0, help="which test-split street (default 0)")
+                        help=f"{BASELINE_METHOD} checkpoint (default: the shipped {BASELINE_METHOD}-synthetic.pt when "
+                             "present)")
+    parser.add_argument("--sequence", type=integer, default=0, help="which test-split street (default 0)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
 
@@ -39,8 +44,8 @@ def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     import time
 
-    from vokit.engine.pipeline import demo
-    from vokit.engine.run_outputs import COMPACT_COLUMNS, format_summary, summary_row
+    from vokit.app.outputs import COMPACT_COLUMNS, format_summary, summary_row
+    from vokit.app.pipeline import demo
 
     start = time.perf_counter()
     result = demo(out=args.out, frames=args.frames, device=args.device, weights=args.weights,
@@ -52,5 +57,7 @@ def main(argv: list[str]) -> int:
           f"({time.perf_counter() - start:.0f} s)\n")
     print(format_summary(rows, COMPACT_COLUMNS))
     print("\nDepth: Eigen metrics with per-image median scaling; ATE/RPE after Sim(3) alignment; mask IoU at 0.5.")
+    for verdict in (result.metrics or {}).get("verdicts", []):
+        print(f"{result.method}: {verdict}")
     print(f"  run folder: {result.out}\n  report:     {result.report}")
     return 0

@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from vokit.cli.options import integer, number
 from vokit.errors import VokitError
 
 TRAJ_FORMATS = ("tum", "kitti", "euroc")
@@ -32,16 +33,16 @@ def _parser() -> argparse.ArgumentParser:
                    help="format of EST (default: as --format; tum when --format is euroc, as evo_ape euroc)")
     t.add_argument("--align", choices=("se3", "sim3", "scale", "none"), default="se3",
                    help="Umeyama alignment of EST to GT: se3 (metric), sim3 (monocular), scale, none (default se3)")
-    t.add_argument("--n-align", type=int, default=None, help="align on the first N associated poses only")
-    t.add_argument("--rpe-delta", type=float, default=1, help="RPE delta (default 1)")
+    t.add_argument("--n-align", type=integer, default=None, help="align on the first N associated poses only")
+    t.add_argument("--rpe-delta", type=number, default=1, help="RPE delta (default 1)")
     t.add_argument("--rpe-unit", choices=("frames", "m"), default="frames", help="RPE delta unit (default frames)")
     t.add_argument("--all-pairs", action="store_true", help="RPE over all pairs with the delta, not consecutive ones")
     t.add_argument("--pairs-from", choices=("estimate", "reference"), default="estimate",
                    help="trajectory the RPE pairs are chosen on (evo: estimate)")
     t.add_argument("--assoc", choices=("evo", "tum"), default="evo",
                    help="timestamp association: evo (nearest within 0.01 s) or tum (greedy, < 0.02 s)")
-    t.add_argument("--max-diff", type=float, default=None, help="association tolerance in seconds")
-    t.add_argument("--offset", type=float, default=0.0, help="seconds added to EST timestamps before matching")
+    t.add_argument("--max-diff", type=number, default=None, help="association tolerance in seconds")
+    t.add_argument("--offset", type=number, default=0.0, help="seconds added to EST timestamps before matching")
     t.add_argument("--gt-times", type=Path, default=None, help="KITTI times.txt for GT (plots over time)")
     t.add_argument("--kitti-segments", choices=("auto", "on", "off"), default="auto",
                    help="KITTI 100-800 m segment errors (auto: for --format kitti)")
@@ -56,11 +57,11 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--crop", choices=("garg", "none"), default="garg",
                    help="garg: min<gt<max inside the Garg crop (raw LiDAR); none: gt>0 (default garg)")
     d.add_argument("--median-scaling", action="store_true", help="per-image median scaling (monocular models)")
-    d.add_argument("--fixed-scale", type=float, default=1.0, help="factor applied first (5.4 for Monodepth2 stereo)")
-    d.add_argument("--min-depth", type=float, default=1e-3, help="lower cap in metres (default 1e-3)")
-    d.add_argument("--max-depth", type=float, default=80.0, help="upper cap in metres (default 80)")
-    d.add_argument("--gt-png-scale", type=float, default=256.0, help="16-bit PNG units per metre for GT (KITTI 256)")
-    d.add_argument("--pred-png-scale", type=float, default=256.0, help="16-bit PNG units per unit for PRED")
+    d.add_argument("--fixed-scale", type=number, default=1.0, help="factor applied first (5.4 for Monodepth2 stereo)")
+    d.add_argument("--min-depth", type=number, default=1e-3, help="lower cap in metres (default 1e-3)")
+    d.add_argument("--max-depth", type=number, default=80.0, help="upper cap in metres (default 80)")
+    d.add_argument("--gt-png-scale", type=number, default=256.0, help="16-bit PNG units per metre for GT (KITTI 256)")
+    d.add_argument("--pred-png-scale", type=number, default=256.0, help="16-bit PNG units per unit for PRED")
     d.add_argument("--out", type=Path, default=None, help="folder for metrics.json and the error histogram")
 
     f = sub.add_parser("flow", help="EPE and Fl-all of optical flow (.flo or KITTI 16-bit .png)")
@@ -73,7 +74,9 @@ def _parser() -> argparse.ArgumentParser:
 def _write_json(out: Path | None, payload: dict[str, Any]) -> None:
     if out is None:
         return
-    text = json.dumps(payload, indent=2, allow_nan=False, default=_json_default) + "\n"
+    from vokit.metrics.serialize import json_ready
+
+    text = json.dumps(json_ready(payload), indent=2, allow_nan=False) + "\n"
     try:
         out.mkdir(parents=True, exist_ok=True)
         (out / "metrics.json").write_text(text)
@@ -123,21 +126,6 @@ def _prepare_out(out: Path) -> None:
         raise VokitError(f"--out folder is not writable: {err.strerror or err}", out) from None
 
 
-def _json_default(value: Any) -> Any:
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def _clean(payload: Any) -> Any:
-    """Replace NaN / inf floats by None so that the JSON is strict."""
-    if isinstance(payload, dict):
-        return {k: _clean(v) for k, v in payload.items()}
-    if isinstance(payload, list | tuple):
-        return [_clean(v) for v in payload]
-    if isinstance(payload, float) and (payload != payload or payload in (float("inf"), float("-inf"))):
-        return None
-    return payload
-
-
 def _read_traj(path: Path, fmt: str, times: Path | None) -> tuple[Any, Any]:
     """Timestamps and poses of a trajectory file; KITTI poses as the file's raw 3x4 matrices (as evo/devkit)."""
     from vokit.data.trajectory_io import read_kitti_matrices, read_trajectory
@@ -174,7 +162,7 @@ def run_traj(args: argparse.Namespace) -> int:
     if args.out is not None:
         payload = {"gt": str(args.gt), "est": str(args.est), "format": args.format, "est_format": est_format,
                    **result.as_dict(), "trivial": trivial}
-        _write_json(args.out, _clean(payload))
+        _write_json(args.out, payload)
         _traj_plots(result, args.out, args.title or f"{args.est.name} vs {args.gt.name}", indexed and
                     args.gt_times is None)
     return 0
@@ -198,32 +186,9 @@ def _trivial_comparison(result: Any, ref: Any, est: Any, args: argparse.Namespac
 
 
 def _traj_plots(result: Any, out: Path, title: str, frames: bool) -> None:
-    from vokit.metrics.plots import (
-        plot_error_over_time,
-        plot_kitti_segment_errors,
-        plot_trajectory_summary,
-        plot_trajectory_top_view,
-    )
+    from vokit.metrics.plots import write_trajectory_plots
 
-    errors, rpe = result.ate.errors, result.rpe
-    written = [plot_trajectory_top_view(
-        result.ref_positions_m, result.ate.est_aligned[:, :3], errors.trans_m, out / "trajectory.png",
-        f"{title}\nAPE rmse {errors.trans.rmse:.4f} m ({result.ate.alignment.mode} aligned)",
-    )]
-    times = result.ref_times_s - (0.0 if frames else float(result.ref_times_s[0]))
-    xlabel = "frame" if frames else "time (s)"
-    written.append(plot_error_over_time(times, errors.trans_m, out / "ape.png", "APE translation (m)", title,
-                                        errors.trans, xlabel))
-    written.append(plot_trajectory_summary(
-        result.ref_positions_m, result.ate.est_aligned[:, :3], errors.trans_m, times, out / "summary.png",
-        f"{title}: APE rmse {errors.trans.rmse:.4f} m ({result.ate.alignment.mode} aligned)", errors.trans, xlabel,
-    ))
-    written.append(plot_error_over_time(times[rpe.pairs[:, 1]], rpe.errors.trans_m, out / "rpe.png",
-                                        "RPE translation (m)", f"{title} (delta {rpe.delta:g} {rpe.delta_unit})",
-                                        rpe.errors.trans, xlabel))
-    if result.kitti is not None:
-        written.append(plot_kitti_segment_errors(result.kitti, out / "kitti_segments.png", title))
-    for path in written:
+    for path in write_trajectory_plots(result, out, title, frames=frames).values():
         print(f"wrote {path}")
 
 
@@ -301,7 +266,7 @@ def run_depth(args: argparse.Namespace) -> int:
                    "ratio_median": m.ratio_median, "ratio_std": m.ratio_std, "metrics": m.mean.as_dict(),
                    "constant_depth_metrics": constant.mean.as_dict(),
                    "beats_constant_depth": m.mean.abs_rel < constant.mean.abs_rel}
-        _write_json(args.out, _clean(payload))
+        _write_json(args.out, payload)
         print(f"wrote {plot_depth_error_histogram(m, args.out / 'depth_error_hist.png', str(args.pred))}")
     return 0
 
@@ -333,7 +298,7 @@ def run_flow(args: argparse.Namespace) -> int:
     print(f"1px / 3px / 5px accuracy (pooled)        {m.px1:.4f} / {m.px3:.4f} / {m.px5:.4f}")
     payload = {"gt": str(args.gt), "pred": str(args.pred), "n_images": len(gts), **m.as_dict(),
                "per_image_epe": m.per_image_epe.tolist(), "per_image_fl_pct": m.per_image_fl_pct.tolist()}
-    _write_json(args.out, _clean(payload))
+    _write_json(args.out, payload)
     return 0
 
 

@@ -8,11 +8,16 @@ Examples::
     vokit run synthetic:street --max-frames 40                       # the synthetic world (test-split seed)
 
 Writes trajectories (TUM and KITTI), 16-bit depth PNGs with colour previews, flow and motion-mask previews
-(coopnet), ``metrics.json`` when ground truth exists, plots and ``report.html``; see `vokit.engine.pipeline`.
+(methods with a flow network), ``metrics.json`` when ground truth exists, plots and ``report.html``; see
+`vokit.app.pipeline`.
 """
 
 import argparse
 from pathlib import Path
+
+from vokit.cli.options import integer
+from vokit.data.file_io import parse_float
+from vokit.methods.registry import DEFAULT_METHOD, method_names
 
 FORMATS = ("kitti-odom", "kitti-raw", "tum", "euroc", "tartanair", "7scenes", "images", "video", "synthetic")
 
@@ -20,24 +25,28 @@ FORMATS = ("kitti-odom", "kitti-raw", "tum", "euroc", "tartanair", "7scenes", "i
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vokit run",
-        description="Run a trained model (default: the shipped CoopNet) over an image folder, a video or a dataset "
-                    "sequence; write trajectories, depth maps, previews, plots and report.html, and evaluate "
+        description=f"Run a trained model (default: the shipped {DEFAULT_METHOD}) over an image folder, a video or "
+                    "a dataset sequence; write trajectories, depth maps, previews, plots and report.html, and evaluate "
                     "against ground truth when the sequence has it.",
     )
     parser.add_argument("source", help="image folder, video file, dataset sequence folder, or synthetic[:SCENE[:SEED]]")
-    parser.add_argument("--method", choices=("coopnet", "monodepth2"), default=None,
-                        help="model to run (default: coopnet, or the method of --weights)")
+    parser.add_argument("--method", choices=method_names(), default=None,
+                        help=f"model to run (default: {DEFAULT_METHOD}, or the method of --weights)")
     parser.add_argument("--calib", nargs="+", metavar="VALUE", default=None,
-                        help="camera of an image folder or video: fx fy cx cy [k1 k2 p1 p2] in pixels, or a "
-                             "calibration file (numbers, a 3x3 K, or a Kalibr sensor.yaml)")
+                        help="camera calibration: fx fy cx cy [k1 k2 p1 p2] in pixels, or a calibration file "
+                             "(numbers, a 3x3 K, or a Kalibr sensor.yaml); required for image folders and videos "
+                             "without calib.txt, replaces the intrinsics of TUM-format, 7-Scenes and TartanAir "
+                             "sequences")
+    parser.add_argument("--calib-override", action="store_true",
+                        help="let --calib replace a KITTI calib.txt or EuRoC sensor.yaml (otherwise refused)")
     parser.add_argument("--format", choices=FORMATS, default=None, help="reader to use (default: detected)")
     parser.add_argument("--weights", type=Path, default=None,
                         help="checkpoint file or training run folder (default: the shipped <method>-synthetic.pt)")
     parser.add_argument("--out", type=Path, default=None, help="run folder (default: runs/run-<method>-<name>-<time>)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    parser.add_argument("--stride", type=int, default=1, help="use every N-th frame (default 1)")
-    parser.add_argument("--max-frames", type=int, default=None, help="use at most N frames, after the stride")
-    parser.add_argument("--batch-size", type=int, default=8, help="frames per network call (default 8)")
+    parser.add_argument("--stride", type=integer, default=1, help="use every N-th frame (default 1)")
+    parser.add_argument("--max-frames", type=integer, default=None, help="use at most N frames, after the stride")
+    parser.add_argument("--batch-size", type=integer, default=8, help="frames per network call (default 8)")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier run's outputs in --out")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
@@ -56,7 +65,7 @@ def parse_calib_arg(values: list[str] | None) -> str | list[float] | None:
     if len(values) == 1:
         return values[0]
     try:
-        return [float(v) for v in values]
+        return [parse_float(v) for v in values]
     except ValueError:
         raise VokitError(f"--calib takes numbers (fx fy cx cy [k1 k2 p1 p2]) or one file, got {' '.join(values)}"
                          ) from None
@@ -65,12 +74,12 @@ def parse_calib_arg(values: list[str] | None) -> str | list[float] | None:
 def main(argv: list[str]) -> int:
     """Run ``vokit run``; returns the exit status (bad input raises `VokitError`, shown with status 2)."""
     args = _parser().parse_args(argv)
-    from vokit.engine.pipeline import run_sequence
-    from vokit.engine.run_outputs import COMPACT_COLUMNS, format_summary, summary_row
+    from vokit.app.outputs import COMPACT_COLUMNS, format_summary, summary_row
+    from vokit.app.pipeline import run_sequence
 
     result = run_sequence(
         args.source,
-        method=args.method if args.method is not None or args.weights is not None else "coopnet",
+        method=args.method if args.method is not None or args.weights is not None else DEFAULT_METHOD,
         out=args.out,
         weights=args.weights,
         calib=parse_calib_arg(args.calib),
@@ -81,10 +90,16 @@ def main(argv: list[str]) -> int:
         batch_size=args.batch_size,
         overwrite=args.overwrite,
         progress=not args.quiet,
+        calib_override=args.calib_override,
     )
-    print(f"vokit run: {result.method} on {result.sequence_name}: {result.n_frames} frames at "
-          f"{result.frames_per_second:.2f} frames/s")
+    if args.calib_override and args.calib is None:
+        print("note: --calib-override without --calib changes nothing")
+    print(f"vokit run: {result.method} on {result.sequence_name}: {result.n_frames} frames, "
+          f"{result.frames_per_second:.2f} frames/s inference, {result.end_to_end_frames_per_second:.2f} frames/s "
+          "end to end (writing, evaluation, plots and report included)")
     if result.metrics is not None:
         print(format_summary({result.method: summary_row(result.metrics)}, COMPACT_COLUMNS[:-1]))
+        for verdict in result.metrics.get("verdicts", []):
+            print(verdict)
     print(f"  run folder: {result.out}\n  report:     {result.report}")
     return 0

@@ -11,6 +11,7 @@ next frame) and ``gt_motion_mask/`` (PNG); `vokit.data.readers` reads it back.
 import argparse
 from pathlib import Path
 
+from vokit.cli.options import integer
 from vokit.errors import VokitError
 
 DEFAULT_SIZE = {"street": (128, 416), "room": (240, 320)}
@@ -22,19 +23,19 @@ def _parser() -> argparse.ArgumentParser:
         description="Render a synthetic sequence (RGB, depth, flow, motion masks, poses) and write it to disk.",
     )
     parser.add_argument("--scene", choices=("street", "room"), default="street", help="scene (default street)")
-    parser.add_argument("--frames", type=int, default=100, help="number of frames (default 100)")
-    parser.add_argument("--seed", type=int, default=None, help="scene seed (default 0; or use --split/--index)")
+    parser.add_argument("--frames", type=integer, default=100, help="number of frames (default 100)")
+    parser.add_argument("--seed", type=integer, default=None, help="scene seed (default 0; or use --split/--index)")
     parser.add_argument(
         "--split",
         choices=("train", "val", "test"),
         default=None,
         help="take the seed of sequence --index of this split (disjoint seed ranges)",
     )
-    parser.add_argument("--index", type=int, default=0, help="sequence index within --split (default 0)")
+    parser.add_argument("--index", type=integer, default=0, help="sequence index within --split (default 0)")
     parser.add_argument("--layout", choices=("kitti", "tum"), default="kitti", help="folder layout (default kitti)")
     parser.add_argument("--out", type=Path, required=True, help="output folder (must be empty or absent)")
-    parser.add_argument("--height", type=int, default=None, help="image height (default: street 128, room 240)")
-    parser.add_argument("--width", type=int, default=None, help="image width (default: street 416, room 320)")
+    parser.add_argument("--height", type=integer, default=None, help="image height (default: street 128, room 240)")
+    parser.add_argument("--width", type=integer, default=None, help="image width (default: street 416, room 320)")
     parser.add_argument(
         "--domain",
         default=None,

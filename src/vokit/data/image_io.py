@@ -113,13 +113,51 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
 
-def write_png16(path: str | Path, array: np.ndarray, text: dict[str, str] | None = None) -> None:
+def _png_bytes(rows: np.ndarray, width: int, bit_depth: int, rgb: bool, text: dict[str, str] | None,
+               compress_level: int) -> bytes:
+    """A whole PNG file from its image rows as bytes (H, W * channels * bytes per sample), "Up"-filtered."""
+    h = rows.shape[0]
+    # "Up" filter (type 2): each byte minus the byte above, modulo 256; compresses smooth depth, flow and previews
+    # well, and costs one subtraction (encoders that try every filter per row are several times slower).
+    filtered = np.empty((h, rows.shape[1] + 1), np.uint8)
+    filtered[:, 0] = 2
+    filtered[0, 1:] = rows[0]
+    np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])
+    ihdr = struct.pack(">IIBBBBB", width, h, bit_depth, 2 if rgb else 0, 0, 0, 0)
+    texts = b"".join(_chunk(b"tEXt", f"{k}\0{v}".encode("latin-1")) for k, v in (text or {}).items())
+    data = b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + texts
+    return data + _chunk(b"IDAT", zlib.compress(filtered.tobytes(), compress_level)) + _chunk(b"IEND", b"")
+
+
+def write_png8(
+    path: str | Path, array: np.ndarray, text: dict[str, str] | None = None, compress_level: int = 1
+) -> None:
+    """Write a uint8 array (H, W) grey or (H, W, 3) RGB as an 8-bit PNG, quickly (previews, masks).
+
+    Args:
+        path: the output file (parent folders are created).
+        array: uint8 values.
+        text: optional ``tEXt`` entries (Latin-1 keyword -> text).
+        compress_level: zlib level, 0-9.
+    """
+    a = np.ascontiguousarray(array)
+    if a.dtype != np.uint8 or a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] != 3):
+        raise ValueError(f"need uint8 (H, W) or (H, W, 3), got {a.dtype} {a.shape}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(_png_bytes(a.reshape(a.shape[0], -1), a.shape[1], 8, a.ndim == 3, text, compress_level))
+
+
+def write_png16(
+    path: str | Path, array: np.ndarray, text: dict[str, str] | None = None, compress_level: int = 6
+) -> None:
     """Write a uint16 array (H, W) grey or (H, W, 3) RGB as a 16-bit PNG, losslessly.
 
     Args:
         path: the output file (parent folders are created).
         array: uint16 values; other integer types are accepted when they fit in [0, 65535].
         text: optional ``tEXt`` entries (Latin-1 keyword -> text), e.g. the depth scale.
+        compress_level: zlib level, 0-9 (1: several times faster, somewhat larger files).
     """
     a = np.asarray(array)
     if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] != 3):
@@ -128,16 +166,8 @@ def write_png16(path: str | Path, array: np.ndarray, text: dict[str, str] | None
         if not np.issubdtype(a.dtype, np.integer) or a.min() < 0 or a.max() > 65535:
             raise ValueError("write_png16 needs integers in [0, 65535]")
         a = a.astype(np.uint16)
-    h, w = a.shape[:2]
-    color_type = 0 if a.ndim == 2 else 2
-    rows = a.astype(">u2").reshape(h, -1).view(np.uint8).reshape(h, -1)
-    # "Up" filter (type 2): each byte minus the byte above, modulo 256; compresses smooth depth and flow well.
-    up = np.diff(rows, axis=0, prepend=np.zeros((1, rows.shape[1]), np.uint8)).astype(np.uint8)
-    raw = np.concatenate([np.full((h, 1), 2, np.uint8), up], axis=1).tobytes()
-    ihdr = struct.pack(">IIBBBBB", w, h, 16, color_type, 0, 0, 0)
-    texts = b"".join(_chunk(b"tEXt", f"{k}\0{v}".encode("latin-1")) for k, v in (text or {}).items())
-    data = b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + texts
-    data += _chunk(b"IDAT", zlib.compress(raw, 6)) + _chunk(b"IEND", b"")
+    data = _png_bytes(a.astype(">u2").view(np.uint8).reshape(a.shape[0], -1), a.shape[1], 16, a.ndim == 3, text,
+                      compress_level)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)

@@ -88,6 +88,8 @@ class Sequence:
         load_flow: i -> forward flow (H, W, 2) in pixels to frame i + 1; None when absent.
         load_motion_mask: i -> bool (H, W); None when absent.
         source: the file or folder the sequence was read from, if any.
+        calibration_source: where the intrinsics came from, in words (e.g. ``"calib.txt"``, ``"--calib"``), for
+            run configs and reports; None when unknown.
 
     Raises:
         VokitError: on inconsistent lengths, non-finite or non-positive intrinsics, or non-finite poses.
@@ -105,9 +107,11 @@ class Sequence:
         load_flow: Callable[[int], Tensor] | None = None,
         load_motion_mask: Callable[[int], Tensor] | None = None,
         source: str | Path | None = None,
+        calibration_source: str | None = None,
     ) -> None:
         self.name = name
         self.source = None if source is None else Path(source)
+        self.calibration_source = calibration_source
         self.timestamps = torch.as_tensor(np.asarray(timestamps, dtype=np.float64)).reshape(-1)
         n = int(self.timestamps.shape[0])
         k = torch.as_tensor(intrinsics).to(torch.float32)
@@ -187,27 +191,57 @@ class Sequence:
             )
         return value
 
-    def __getitem__(self, index: int) -> Frame:
-        """Load frame ``index`` (negative indices count from the end) with whatever ground truth exists."""
+    def image(self, index: int) -> Float[Tensor, "3 H W"]:
+        """Frame ``index``'s image alone (RGB in [0, 1]); no ground truth is decoded."""
         i = self._check_index(index)
-        h, w = self.image_size
-        image = self._checked("image", self._load_image(i), (3, h, w), i)
-        depth = flow = mask = None
-        if self._load_depth is not None:
-            depth = self._checked("depth", self._load_depth(i), (h, w), i)
-        if self._load_flow is not None:
-            flow = self._checked("flow", self._load_flow(i), (h, w, 2), i)
-        if self._load_motion_mask is not None:
-            mask = self._checked("motion mask", self._load_motion_mask(i), (h, w), i).to(torch.bool)
+        return self._checked("image", self._load_image(i), (3, *self.image_size), i)
+
+    def frame_intrinsics(self, index: int) -> Float[Tensor, "4"]:
+        """Frame ``index``'s ``(fx, fy, cx, cy)`` in pixels."""
+        return self.intrinsics[self._check_index(index)].clone()
+
+    def pose(self, index: int) -> Float[Tensor, "7"] | None:
+        """Frame ``index``'s ground-truth ``world_from_cam`` [t, q_xyzw] (metres), None when absent."""
+        i = self._check_index(index)
+        return None if self.world_from_cam is None else self.world_from_cam[i].clone()
+
+    def depth(self, index: int) -> Float[Tensor, "H W"] | None:
+        """Frame ``index``'s ground-truth z-depth (metres, 0 = invalid) alone, None when absent."""
+        i = self._check_index(index)
+        if self._load_depth is None:
+            return None
+        return self._checked("depth", self._load_depth(i), self.image_size, i)
+
+    def flow(self, index: int) -> Float[Tensor, "H W 2"] | None:
+        """Frame ``index``'s ground-truth forward flow (pixels) alone, None when absent."""
+        i = self._check_index(index)
+        if self._load_flow is None:
+            return None
+        return self._checked("flow", self._load_flow(i), (*self.image_size, 2), i)
+
+    def motion_mask(self, index: int) -> Bool[Tensor, "H W"] | None:
+        """Frame ``index``'s ground-truth moving-object mask alone, None when absent."""
+        i = self._check_index(index)
+        if self._load_motion_mask is None:
+            return None
+        return self._checked("motion mask", self._load_motion_mask(i), self.image_size, i).to(torch.bool)
+
+    def __getitem__(self, index: int) -> Frame:
+        """Load frame ``index`` (negative indices count from the end) with whatever ground truth exists.
+
+        Decodes everything; :meth:`image`, :meth:`depth`, :meth:`flow`, :meth:`motion_mask` and :meth:`pose` load
+        one field alone.
+        """
+        i = self._check_index(index)
         return Frame(
-            image=image,
-            intrinsics=self.intrinsics[i].clone(),
+            image=self.image(i),
+            intrinsics=self.frame_intrinsics(i),
             timestamp=float(self.timestamps[i]),
             index=i,
-            world_from_cam=None if self.world_from_cam is None else self.world_from_cam[i].clone(),
-            depth=depth,
-            flow=flow,
-            motion_mask=mask,
+            world_from_cam=self.pose(i),
+            depth=self.depth(i),
+            flow=self.flow(i),
+            motion_mask=self.motion_mask(i),
         )
 
     def __iter__(self) -> Iterator[Frame]:
@@ -239,6 +273,29 @@ class Sequence:
             load_flow=remap(self._load_flow) if stride == 1 else None,
             load_motion_mask=remap(self._load_motion_mask),
             source=self.source,
+            calibration_source=self.calibration_source,
+        )
+
+    def with_calibration(
+        self,
+        intrinsics: Float[Tensor, "4"] | np.ndarray,
+        calibration_source: str,
+        image_transform: Callable[[Tensor], Tensor] | None = None,
+    ) -> "Sequence":
+        """The same frames with other intrinsics (a calibration override), all ground truth kept.
+
+        Args:
+            intrinsics: (fx, fy, cx, cy) in pixels of the (transformed) images, for every frame.
+            calibration_source: where they came from, in words.
+            image_transform: applied to every image after loading (e.g. undistortion with the new calibration);
+                ground-truth depth, flow and masks are not resampled.
+        """
+        load = self._load_image if image_transform is None else (lambda i: image_transform(self._load_image(i)))
+        return Sequence(
+            name=self.name, timestamps=self.timestamps, intrinsics=torch.as_tensor(intrinsics),
+            image_size=self.image_size, load_image=load, world_from_cam=self.world_from_cam,
+            load_depth=self._load_depth, load_flow=self._load_flow, load_motion_mask=self._load_motion_mask,
+            source=self.source, calibration_source=calibration_source,
         )
 
     def clip(self, indices: list[int]) -> Clip:

@@ -39,7 +39,8 @@ def write_kitti_trajectory(path: str | Path, world_from_cam: Float[Tensor, "N 7"
 
 
 def write_depth_png(
-    path: str | Path, depth: Float[Tensor, "H W"], units_per_metre: float = DEPTH_PNG_UNITS_PER_METRE
+    path: str | Path, depth: Float[Tensor, "H W"], units_per_metre: float = DEPTH_PNG_UNITS_PER_METRE,
+    compress_level: int = 6,
 ) -> int:
     """Write z-depth in metres as a 16-bit PNG: ``value = round(depth * units_per_metre)``, 0 = invalid.
 
@@ -50,6 +51,7 @@ def write_depth_png(
         path: output file.
         depth: metres; 0, negative or non-finite pixels are written as 0 (invalid).
         units_per_metre: the scale (256 by default; TUM uses 5000, 7-Scenes 1000).
+        compress_level: zlib level, 0-9 (``vokit run`` writes with 1, for speed).
 
     Returns:
         How many valid pixels lay beyond the encodable range (65535 / units_per_metre) and were written as 0.
@@ -60,7 +62,7 @@ def write_depth_png(
     too_far = valid & (values > 65535)
     values[too_far | ~valid] = 0
     note = f"depth_m = value / {units_per_metre:g}; 0 = invalid"
-    write_png16(path, values.astype(np.uint16), text={"vokit_depth": note})
+    write_png16(path, values.astype(np.uint16), text={"vokit_depth": note}, compress_level=compress_level)
     return int(too_far.sum())
 
 

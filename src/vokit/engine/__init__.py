@@ -1,9 +1,11 @@
-"""vokit.engine: the trainer, configs and presets, checkpoints, DDP and logging (DESIGN.md section 2).
+"""vokit.engine: ``vokit train``: the trainer, configs and presets, checkpoints, DDP and logging (DESIGN.md section 2).
 
-Public entry points (imported lazily, so ``import vokit.engine.report`` stays light):
+The run application (``vokit run`` / ``vokit demo``) is `vokit.app`, above this package; methods and their names
+are in `vokit.methods` (`vokit.methods.registry`). Public entry points (imported lazily, so importing a submodule
+such as ``vokit.engine.configs`` stays light):
 
 - :func:`train` (``vokit train``): ``train(config) -> run folder``;
-- :func:`load_checkpoint`: ``(model bundle, config)`` from a checkpoint or run folder, ready for inference;
+- :func:`load_checkpoint`: ``(model, config)`` from a checkpoint or run folder, ready for inference;
 - :data:`PRESETS` / :func:`get_preset`: the named configs; :class:`ExperimentConfig` and its sections;
 - :func:`load_config` / :func:`save_config`: configs as plain YAML.
 """

@@ -1,99 +1,83 @@
-"""Methods the engine can train: a plain dict from ``model.method`` to builders (STYLE.md section 7).
+"""The engine's view of the method registry: a config bound to a registered method (STYLE.md section 7).
 
-Each entry turns an :class:`ExperimentConfig` into explicit arguments for the method's library code, so no config
-object crosses below ``engine``. A new method registers a :class:`MethodSpec` in :data:`METHODS`.
+Methods and their names live in :mod:`vokit.methods.registry`; this module holds no names. It is where a config
+becomes explicit arguments for a method (settings, model, training step),
+so no config object crosses below ``engine``. A method's ``settings_type`` fields are filled by name from the
+config's ``model`` section, then its ``loss`` section; fields the config does not have keep the method's
+defaults. The training image size (``data.height`` x ``data.width``) is the model's ``input_size``.
 """
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 from torch import nn
 
 from vokit.engine.configs import ExperimentConfig
 from vokit.errors import VokitError
+from vokit.methods import registry
 from vokit.methods.batch import ClipBatch, StepOutput
+from vokit.methods.interface import Method
 
 TrainingStep = Callable[[nn.Module, ClipBatch, int, bool], StepOutput]
 """``(model, batch, step, want_images) -> StepOutput``."""
 
 
+def method_settings(method: Method, config: ExperimentConfig) -> Any:
+    """``method.settings_type`` filled from ``config.model`` and ``config.loss`` (see the module docstring).
+
+    Raises:
+        VokitError: ``settings_type`` is not a dataclass.
+    """
+    cls = method.settings_type
+    if not (dataclasses.is_dataclass(cls) and isinstance(cls, type)):
+        raise VokitError(f"method {method.name!r}: settings_type must be a dataclass type")
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        for section in (config.model, config.loss):
+            if hasattr(section, f.name):
+                values[f.name] = getattr(section, f.name)
+                break
+    return cls(**values)
+
+
+def training_input_size(config: ExperimentConfig) -> tuple[int, int]:
+    """(H, W) the model trains at: the data section's image size."""
+    return (config.data.height, config.data.width)
+
+
 @dataclass(frozen=True)
-class MethodSpec:
-    """How to build and train one method.
+class BoundMethod:
+    """A method with a config's settings bound.
 
     Attributes:
-        build_model: config -> model bundle (an ``nn.Module``; the thing checkpoints hold).
-        make_training_step: config -> the training step with the config's loss settings bound.
+        method: the registered method.
+        build_model: config -> fresh model (the thing checkpoints hold).
+        make_training_step: config -> the training step with the config's settings bound.
     """
 
+    method: Method
     build_model: Callable[[ExperimentConfig], nn.Module]
     make_training_step: Callable[[ExperimentConfig], TrainingStep]
 
 
-def _build_monodepth2(config: ExperimentConfig) -> nn.Module:
-    from vokit.methods.monodepth2 import Monodepth2Model
-
-    m = config.model
-    return Monodepth2Model(
-        num_layers=m.num_layers, width=m.width, num_scales=config.loss.num_scales, min_depth=m.min_depth,
-        max_depth=m.max_depth, input_size=(config.data.height, config.data.width),
-        pose_rotation_scale=m.pose_rotation_scale,
-    )
+def _build(method: Method, config: ExperimentConfig) -> nn.Module:
+    return method.build_model(method_settings(method, config), training_input_size(config))
 
 
-def _step_monodepth2(config: ExperimentConfig) -> TrainingStep:
-    from vokit.methods.monodepth2 import Monodepth2LossParams, training_step
-
-    loss = config.loss
-    params = Monodepth2LossParams(
-        smoothness_weight=loss.smoothness_weight, use_automask=loss.use_automask,
-        use_min_reprojection=loss.use_min_reprojection, use_ssim=loss.use_ssim,
-        use_full_res_multiscale=loss.use_full_res_multiscale,
-    )
-    return partial(_call_step, training_step, params)
+def _make_step(method: Method, config: ExperimentConfig) -> TrainingStep:
+    return partial(_call_step, method, method_settings(method, config))
 
 
-def _build_coopnet(config: ExperimentConfig) -> nn.Module:
-    from vokit.methods.coopnet import CoopNetModel
-
-    m = config.model
-    return CoopNetModel(
-        num_layers=m.num_layers, width=m.width, flow_width=m.flow_width, flow_levels=m.flow_levels,
-        num_scales=config.loss.num_scales, min_depth=m.min_depth, max_depth=m.max_depth,
-        input_size=(config.data.height, config.data.width), apportion_history=config.loss.apportion_history,
-        pose_rotation_scale=m.pose_rotation_scale, flow_normalize_cost=m.flow_normalize_cost,
-    )
-
-
-def _step_coopnet(config: ExperimentConfig) -> TrainingStep:
-    from vokit.methods.coopnet import CoopNetLossParams, training_step
-
-    loss = config.loss
-    params = CoopNetLossParams(
-        smoothness_weight=loss.smoothness_weight, consistency_weight=loss.consistency_weight,
-        flow_smoothness_weight=loss.flow_smoothness_weight, use_automask=loss.use_automask,
-        use_ssim=loss.use_ssim, consistency_two_way=loss.consistency_two_way,
-        use_apportionment=loss.use_apportionment, apportion_every=loss.apportion_every,
-        rigid_warmup=loss.rigid_warmup,
-    )
-    return partial(_call_step, training_step, params)
-
-
-def _call_step(fn: Callable[..., StepOutput], params: object, model: nn.Module, batch: ClipBatch, step: int,
+def _call_step(method: Method, settings: Any, model: nn.Module, batch: ClipBatch, step: int,
                want_images: bool) -> StepOutput:
-    return fn(model, batch, step=step, want_images=want_images, params=params)
+    return method.training_step(model, batch, step, want_images, settings)
 
 
-METHODS: dict[str, MethodSpec] = {
-    "monodepth2": MethodSpec(build_model=_build_monodepth2, make_training_step=_step_monodepth2),
-    "coopnet": MethodSpec(build_model=_build_coopnet, make_training_step=_step_coopnet),
-}
-
-
-def get_method(name: str) -> MethodSpec:
-    """The registered method ``name``; raises :class:`VokitError` listing the known ones."""
-    try:
-        return METHODS[name]
-    except KeyError:
-        raise VokitError(f"unknown method {name!r}; known methods: {', '.join(sorted(METHODS))}") from None
+def get_method(name: str) -> BoundMethod:
+    """The registered method ``name`` with config binders; raises :class:`VokitError` listing the known ones."""
+    method = registry.get_method(name)
+    return BoundMethod(method=method, build_model=partial(_build, method),
+                       make_training_step=partial(_make_step, method))

@@ -9,10 +9,13 @@ Every division by depth goes through :func:`guarded_inverse_depth`, which owns t
 """
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 from jaxtyping import Bool, Float
 from torch import Tensor
+
+from vokit.geometry.sampling import inverse_warp
 
 MIN_Z_BA: float = 0.2
 """Smallest depth ratio Z the bundle-adjustment layer divides by (METHODS.md sections 3.1-3.2, DPVO ``ba.py``)."""
@@ -395,9 +398,6 @@ def undistort_image(
         >>> bool(torch.allclose(out, image, atol=1e-6))
         True
     """
-    # Imported here because warp imports this module; inverse_warp is the one place that calls grid_sample.
-    from vokit.geometry.warp import inverse_warp
-
     height, width = image.shape[-2:]
     uv = undistortion_map(
         intrinsics.to(image.dtype),
@@ -406,9 +406,33 @@ def undistort_image(
         width,
         None if new_intrinsics is None else new_intrinsics.to(image.dtype),
     )
-    uv = uv.expand(image.shape[0], height, width, 2)
+    return _resample(image, uv)
+
+
+def _resample(image: Float[Tensor, "B C H W"], uv: Float[Tensor, "#B H W 2"]) -> Float[Tensor, "B C H W"]:
+    """``image`` sampled at the raw-image pixels ``uv`` of an undistortion map, 0 outside."""
+    uv = uv.to(image.dtype).expand(image.shape[0], *uv.shape[-3:])
     warped, _ = inverse_warp(image, uv, padding_mode="zeros")
     return warped
+
+
+class Undistorter:
+    """:func:`undistort_image` for one camera with its map computed once (what the dataset readers use).
+
+    Args:
+        intrinsics: ``(fx, fy, cx, cy)`` of the raw images, pixels (anything ``torch.as_tensor`` takes).
+        distortion: ``(k1, k2, p1, p2)`` (likewise).
+        image_size: (H, W) of the raw images (the output has the same size and intrinsics).
+    """
+
+    def __init__(self, intrinsics: Any, distortion: Any, image_size: tuple[int, int]) -> None:
+        k = torch.as_tensor(intrinsics, dtype=torch.float64).reshape(1, 4)
+        d = torch.as_tensor(distortion, dtype=torch.float64).reshape(1, 4)
+        self.uv = undistortion_map(k, d, int(image_size[0]), int(image_size[1])).to(torch.float32)
+
+    def __call__(self, image: Float[Tensor, "C H W"]) -> Float[Tensor, "C H W"]:
+        """Undistort one channels-first image."""
+        return _resample(image[None], self.uv)[0]
 
 
 @dataclass(frozen=True)

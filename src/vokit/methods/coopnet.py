@@ -9,7 +9,7 @@ chained poses, forward flow and motion masks for a `Sequence`.
 """
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -19,8 +19,9 @@ from vokit.data.sequence import Sequence as FrameSequence
 from vokit.losses.coopnet import GradientApportionment, coopnet_loss, rms_gradient
 from vokit.losses.monodepth2 import disp_to_depth
 from vokit.methods.batch import ClipBatch, StepOutput
-from vokit.methods.inference import SequencePrediction, run_inference
-from vokit.methods.monodepth2 import Monodepth2Model, fp32_losses, predict_src_from_tgt, source_indices
+from vokit.methods.inference import FrameResult, SequencePrediction, run_inference
+from vokit.methods.interface import Output
+from vokit.methods.monodepth2 import INPUT_STRIDE, Monodepth2Model, fp32_losses, predict_src_from_tgt, source_indices
 from vokit.methods.panels import error_panel, flow_panel, inv_depth_panel, mask_panel
 from vokit.nets.flow_net import FlowNet
 
@@ -223,22 +224,104 @@ def infer_sequence(
     batch_size: int = 8,
     frames: Sequence[int] | None = None,
     show_progress: bool = True,
+    on_frame: Callable[[FrameResult], None] | None = None,
 ) -> SequencePrediction:
     """Depth, chained poses, forward flow and motion masks for every frame of a sequence.
 
-    Frames are resized to ``model.input_size`` for the networks; outputs come back at the sequence's image size.
-    Each frame's motion mask is the mixture posterior of its rigid-minus-flow error difference against its
-    neighbours (METHODS.md section 8.2); the flow of frame k is ``F_{k->k+1}`` in pixels.
+    Frames keep their aspect ratio at the training pixel budget (:func:`~vokit.methods.inference.network_geometry`);
+    outputs come back at the sequence's image size. Each frame's motion mask is the mixture posterior of its
+    rigid-minus-flow error difference against its neighbours (METHODS.md section 8.2); the flow of frame k is
+    ``F_{k->k+1}`` in pixels.
 
     Args:
         model: a trained bundle (put in eval mode here).
-        sequence: the frames.
+        sequence: the frames (only their images are decoded).
         device: where to run.
         batch_size: frames per network call (>= 1).
         frames: optional subset of frame indices, in order (default: all).
         show_progress: show a progress bar with frames/s.
+        on_frame: called with each finished frame (see :func:`~vokit.methods.inference.run_inference`).
 
     Returns:
         :class:`SequencePrediction` with depth, trajectory, flow and motion masks.
     """
-    return run_inference(model, sequence, device, batch_size, frames, with_flow=True, show_progress=show_progress)
+    return run_inference(model, sequence, device, batch_size, frames, flow_net=model.flow_net,
+                         show_progress=show_progress, stride=INPUT_STRIDE, on_frame=on_frame)
+
+
+@dataclass(frozen=True)
+class CoopNetSettings:
+    """Model and loss settings of CoopNet (the experiment config's ``model`` / ``loss`` fields of these names)."""
+
+    num_layers: int = 18
+    width: float = 1.0
+    flow_width: float = 1.0
+    flow_levels: int | None = None
+    flow_normalize_cost: bool = True
+    num_scales: int = 4
+    min_depth: float = 0.1
+    max_depth: float = 100.0
+    pose_rotation_scale: float = 0.01
+    apportion_history: int = 50
+    smoothness_weight: float = 1e-3
+    consistency_weight: float = 0.01
+    flow_smoothness_weight: float = 0.1
+    use_automask: bool = True
+    use_ssim: bool = True
+    consistency_two_way: bool = False
+    use_apportionment: bool = True
+    apportion_every: int = 20
+    rigid_warmup: int = 0
+
+    def loss_params(self) -> CoopNetLossParams:
+        """The loss part."""
+        return CoopNetLossParams(
+            smoothness_weight=self.smoothness_weight, consistency_weight=self.consistency_weight,
+            flow_smoothness_weight=self.flow_smoothness_weight, use_automask=self.use_automask,
+            use_ssim=self.use_ssim, consistency_two_way=self.consistency_two_way,
+            use_apportionment=self.use_apportionment, apportion_every=self.apportion_every,
+            rigid_warmup=self.rigid_warmup,
+        )
+
+
+class CoopNet:
+    """The CoopNet :class:`~vokit.methods.interface.Method`: depth + pose + flow co-training (METHODS.md section 8)."""
+
+    name = "coopnet"
+    description = "depth + pose + flow co-training with motion masks, hybrid loss (METHODS.md section 8)"
+    settings_type = CoopNetSettings
+    outputs: frozenset[Output] = frozenset({"depth", "flow", "motion_mask"})
+    input_stride = INPUT_STRIDE
+
+    def build_model(self, settings: CoopNetSettings, input_size: tuple[int, int]) -> CoopNetModel:
+        """A fresh :class:`CoopNetModel`."""
+        return CoopNetModel(
+            num_layers=settings.num_layers, width=settings.width, flow_width=settings.flow_width,
+            flow_levels=settings.flow_levels, num_scales=settings.num_scales, min_depth=settings.min_depth,
+            max_depth=settings.max_depth, input_size=input_size, apportion_history=settings.apportion_history,
+            pose_rotation_scale=settings.pose_rotation_scale, flow_normalize_cost=settings.flow_normalize_cost,
+        )
+
+    def training_step(self, model: nn.Module, batch: ClipBatch, step: int, want_images: bool,
+                      settings: CoopNetSettings) -> StepOutput:
+        """:func:`training_step` with the settings' loss part."""
+        assert isinstance(model, CoopNetModel)
+        return training_step(model, batch, step=step, want_images=want_images, params=settings.loss_params())
+
+    def infer(
+        self,
+        model: nn.Module,
+        sequence: FrameSequence,
+        device: torch.device | str = "cpu",
+        batch_size: int = 8,
+        frames: Sequence[int] | None = None,
+        show_progress: bool = True,
+        on_frame: Callable[[FrameResult], None] | None = None,
+    ) -> SequencePrediction:
+        """:func:`infer_sequence`."""
+        assert isinstance(model, CoopNetModel)
+        return infer_sequence(model, sequence, device, batch_size, frames, show_progress, on_frame)
+
+
+METHOD = CoopNet()
+"""The registered method object (see :mod:`vokit.methods.registry`)."""

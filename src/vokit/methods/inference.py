@@ -1,22 +1,28 @@
-"""Running a trained depth + pose (+ flow) bundle over a `Sequence`, batched, on any device.
+"""Running a trained depth + pose (+ flow) model over a `Sequence`, batched, on any device.
 
-Frames are resized to the networks' input size; depth, flow and motion masks are resized back to the sequence's
-image size (inverse depth bilinearly, flow bilinearly with its values rescaled). Frame-to-frame poses
-``cam_{k+1}_from_cam_k`` from the pose network are chained in float64 into ``world_from_cam`` with frame 0 at the
-identity. With a flow network, each frame's motion mask is the CoopNet mixture posterior (METHODS.md section 8.2)
-fitted to the difference of its rigid and flow reconstruction errors against its neighbours.
+Frames keep their aspect ratio: each image is resized to the model's pixel budget (the area of its training size)
+at the image's own aspect, then padded at the bottom and right to multiples of the network's stride
+(:class:`NetworkGeometry`); the padding is cropped off every output before depth, flow and motion masks are
+resized back to the sequence's image size (inverse depth bilinearly, flow bilinearly with its values rescaled).
+Frame-to-frame poses ``cam_{k+1}_from_cam_k`` from the pose network (:meth:`PoseNet.src_from_tgt`) are chained in
+float64 into ``world_from_cam`` with frame 0 at the identity. With a flow network, each frame's motion mask is the
+CoopNet mixture posterior (METHODS.md section 8.2) fitted to the difference of its rigid and flow reconstruction
+errors against its neighbours.
+
+Only images are decoded (``Sequence.image``), never ground truth; a caller that wants to write or evaluate each
+frame as soon as it is complete passes ``on_frame`` and sees every decoded image exactly once.
 """
 
+import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
 from jaxtyping import Float, Int
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from vokit.data.sequence import Sequence as FrameSequence
 from vokit.errors import VokitError
@@ -24,6 +30,82 @@ from vokit.geometry import camera, lie
 from vokit.losses.coopnet import fit_error_mixture, flow_reconstruction_errors
 from vokit.losses.monodepth2 import rigid_reconstruction_errors
 from vokit.nets.flow_net import resize_flow
+from vokit.nets.pose_net import PoseNet
+
+
+@runtime_checkable
+class DepthPoseModel(Protocol):
+    """What :func:`run_inference` needs of a model: a depth head, a pose network and its training size."""
+
+    pose_net: PoseNet
+    input_size: tuple[int, int]
+
+    def depth(self, images: Float[Tensor, "B 3 H W"]) -> Float[Tensor, "B H W"]:
+        """Z-depth of images at the network input size."""
+        ...
+
+    def to(self, device: torch.device) -> "DepthPoseModel":
+        """The model on ``device``."""
+        ...
+
+    def eval(self) -> "DepthPoseModel":
+        """The model in eval mode."""
+        ...
+
+
+@dataclass(frozen=True)
+class NetworkGeometry:
+    """How an image of ``image_size`` becomes a network input, and back.
+
+    The image is resized to ``resized_size`` (its own aspect, the training pixel budget), then padded at the bottom
+    and right to ``input_size`` (multiples of the stride). Outputs are cropped to ``resized_size`` and resized back.
+
+    Attributes:
+        image_size: (H, W) of the sequence's images.
+        resized_size: (h, w) the image is resized to.
+        input_size: (H_net, W_net) the network sees (``resized_size`` plus padding).
+    """
+
+    image_size: tuple[int, int]
+    resized_size: tuple[int, int]
+    input_size: tuple[int, int]
+
+    @property
+    def scale_xy(self) -> tuple[float, float]:
+        """Resize factors (new / old) along x and y, for the intrinsics."""
+        return self.resized_size[1] / self.image_size[1], self.resized_size[0] / self.image_size[0]
+
+
+def network_geometry(image_size: tuple[int, int], train_size: tuple[int, int], stride: int = 32) -> NetworkGeometry:
+    """The :class:`NetworkGeometry` of an image: training pixel budget, native aspect, padded to ``stride``.
+
+    Args:
+        image_size: (H, W) of the images.
+        train_size: (H, W) the model was trained at; its area is the pixel budget.
+        stride: the network's input stride (sides of the input are multiples of it).
+
+    Returns:
+        The geometry; e.g. 480x640 images with a 64x224 training size are resized to 104x138 and padded to
+        128x160.
+    """
+    height, width = int(image_size[0]), int(image_size[1])
+    if height < 1 or width < 1 or stride < 1:
+        raise VokitError(f"bad image size {image_size} or stride {stride}")
+    scale = math.sqrt(train_size[0] * train_size[1] / (height * width))
+    h = max(1, round(height * scale))
+    w = max(1, round(width * scale))
+    padded = (math.ceil(h / stride) * stride, math.ceil(w / stride) * stride)
+    return NetworkGeometry(image_size=(height, width), resized_size=(h, w), input_size=padded)
+
+
+def to_network(images: Float[Tensor, "B 3 H W"], geometry: NetworkGeometry) -> Float[Tensor, "B 3 Hn Wn"]:
+    """Images resized (antialiased) and edge-padded to ``geometry.input_size``."""
+    resized = F.interpolate(images, size=geometry.resized_size, mode="bilinear", align_corners=False, antialias=True)
+    pad_h = geometry.input_size[0] - geometry.resized_size[0]
+    pad_w = geometry.input_size[1] - geometry.resized_size[1]
+    if pad_h or pad_w:
+        resized = F.pad(resized, (0, pad_w, 0, pad_h), mode="replicate")
+    return resized
 
 
 @dataclass(frozen=True)
@@ -40,7 +122,11 @@ class SequencePrediction:
         world_from_cam: chained trajectory, frame 0 at the identity, SE(3) ``[t, q_xyzw]`` (float64).
         flow: forward flow of frame k to frame k + 1 in pixels of the sequence's images (with a flow network).
         motion_mask: soft moving-object mask in [0, 1] per frame (with a flow network).
-        frames_per_second: throughput of the whole run, including image loading.
+        frames_per_second: inference throughput: wall time of image decoding and the networks, without the time
+            spent in ``on_frame`` (work it hands to other threads still shares the CPU, so with a busy writer this
+            is below the throughput of inference alone).
+        network_input_size: (H, W) of the network inputs (padding included).
+        patches: per-frame patch centres ``(x, y)`` in pixels of the sequence's images (patch-based methods).
     """
 
     indices: Int[Tensor, " N"]
@@ -51,6 +137,29 @@ class SequencePrediction:
     flow: Float[Tensor, "M H W 2"] | None
     motion_mask: Float[Tensor, "N H W"] | None
     frames_per_second: float
+    network_input_size: tuple[int, int] = (0, 0)
+    patches: Float[Tensor, "N P 2"] | None = None
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """One finished frame of a run, handed to ``on_frame`` as soon as all its outputs are known.
+
+    Attributes:
+        position: the frame's position in the run (0 .. N - 1).
+        index: its index in the sequence.
+        image: the decoded RGB image in [0, 1] at the sequence's image size (CPU).
+        depth: predicted z-depth at the image size.
+        flow_to_next: forward flow to the next frame in pixels (None for the last frame or without flow).
+        motion_mask: soft moving-object mask in [0, 1] (None without flow).
+    """
+
+    position: int
+    index: int
+    image: Float[Tensor, "3 H W"]
+    depth: Float[Tensor, "H W"]
+    flow_to_next: Float[Tensor, "H W 2"] | None
+    motion_mask: Float[Tensor, "H W"] | None
 
 
 def chain_poses(cam_next_from_cam: Float[Tensor, "M 7"]) -> Float[Tensor, "N 7"]:
@@ -73,11 +182,12 @@ def chain_poses(cam_next_from_cam: Float[Tensor, "M 7"]) -> Float[Tensor, "N 7"]
 
 @dataclass
 class _Record:
-    """Network-resolution data of one frame, kept until its motion mask is computed."""
+    """Network-resolution data of one frame (padding cropped off, but kept in ``net_image``), until it is done."""
 
     image: Tensor
     depth: Tensor
     intrinsics: Tensor
+    net_image: Tensor
     pose_from_prev: Tensor | None = None  # cam_k_from_cam_{k-1}
     flow_to_prev: Tensor | None = None  # F_{k->k-1}
     pose_to_next: Tensor | None = None  # cam_{k+1}_from_cam_k
@@ -125,82 +235,110 @@ def _motion_masks(items: list[_Neighbourhood]) -> Tensor:
 
 
 def run_inference(
-    model: nn.Module,
+    model: DepthPoseModel,
     sequence: FrameSequence,
     device: torch.device | str,
     batch_size: int,
-    frames: Sequence[int] | None,
-    with_flow: bool,
+    frames: Sequence[int] | None = None,
+    flow_net: nn.Module | None = None,
     show_progress: bool = True,
+    stride: int = 32,
+    on_frame: Callable[[FrameResult], None] | None = None,
 ) -> SequencePrediction:
-    """Shared implementation of the methods' ``infer_sequence`` (see :class:`SequencePrediction`).
+    """The methods' shared inference (see the module docstring and :class:`SequencePrediction`).
 
     Args:
-        model: a bundle with ``depth(images)``, ``pose_net``, ``input_size`` (and ``flow_net`` when ``with_flow``).
-        sequence: the frames.
+        model: depth head, pose network and training size (``flow_net`` may belong to it too).
+        sequence: the frames; only their images are decoded.
         device: where to run.
         batch_size: frames per network call.
         frames: frame indices to use, in order (default: all).
-        with_flow: predict forward flow and motion masks too.
+        flow_net: a flow network (`vokit.nets.flow_net.FlowNet` interface) for forward flow and motion masks
+            (None: depth and poses only).
         show_progress: show a progress bar with frames/s.
+        stride: the networks' input stride (network input sides are multiples of it).
+        on_frame: called with each finished frame, in order (its time is not counted in ``frames_per_second``).
 
     Returns:
         The predictions.
     """
+    from tqdm.auto import tqdm
+
     if batch_size < 1:
         raise VokitError(f"batch_size must be >= 1, got {batch_size}")
     idx = list(range(len(sequence))) if frames is None else [int(i) for i in frames]
     if not idx:
         raise VokitError(f"no frames to run on in sequence {sequence.name!r}", sequence.source)
     device = torch.device(device)
-    bundle: Any = model.to(device).eval()  # duck-typed: depth(), pose_net, flow_net, input_size
+    model = model.to(device).eval()
+    if flow_net is not None:
+        flow_net = flow_net.to(device).eval()
     n = len(idx)
     size = sequence.image_size
-    net_h, net_w = bundle.input_size
+    geometry = network_geometry(size, model.input_size, stride)
+    h_r, w_r = geometry.resized_size
+    scale_x, scale_y = geometry.scale_xy
     depth_out = torch.empty(n, *size)
     rel = torch.empty(max(n - 1, 0), 7, dtype=torch.float64)
-    flow_out = torch.empty(max(n - 1, 0), *size, 2) if with_flow else None
-    mask_out = torch.empty(n, *size) if with_flow else None
+    flow_out = torch.empty(max(n - 1, 0), *size, 2) if flow_net is not None else None
+    mask_out = torch.empty(n, *size) if flow_net is not None else None
     records: dict[int, _Record] = {}
-    masked = 0
+    pending: dict[int, Tensor] = {}
+    masked = emitted = 0
+    callback_s = 0.0
     start = time.perf_counter()
     bar = tqdm(total=n, unit="frame", desc=f"{sequence.name}", disable=not show_progress, dynamic_ncols=True)
     with torch.inference_mode():
         for a in range(0, n, batch_size):
             b = min(n, a + batch_size)
-            loaded = [sequence[idx[k]] for k in range(a, b)]
-            raw = torch.stack([f.image for f in loaded]).to(device)
-            images = F.interpolate(raw, size=(net_h, net_w), mode="bilinear", align_corners=False, antialias=True)
-            intr = camera.scale_intrinsics(torch.stack([f.intrinsics for f in loaded]).to(device).float(),
-                                           net_w / size[1], net_h / size[0])
-            depth = bundle.depth(images)
+            raw = torch.stack([sequence.image(idx[k]) for k in range(a, b)])
+            if on_frame is not None:
+                pending.update({k: raw[k - a] for k in range(a, b)})
+            images = to_network(raw.to(device), geometry)
+            intr = camera.scale_intrinsics(sequence.intrinsics[idx[a:b]].to(device).float(), scale_x, scale_y)
+            depth = model.depth(images)[:, :h_r, :w_r]
             depth_out[a:b] = _resize_inv_depth(depth.float(), size).cpu()
             for k in range(a, b):
-                records[k] = _Record(images[k - a], depth[k - a], intr[k - a])
-            pair_targets = [k for k in range(max(a, 1), b)]
+                records[k] = _Record(images[k - a, :, :h_r, :w_r], depth[k - a], intr[k - a], images[k - a])
+            pair_targets = list(range(max(a, 1), b))
             if pair_targets:
-                firsts = torch.stack([records[k - 1].image for k in pair_targets])
-                seconds = torch.stack([records[k].image for k in pair_targets])
-                poses = bundle.pose_net(firsts, seconds)
+                net_firsts = torch.stack([records[k - 1].net_image for k in pair_targets])
+                net_seconds = torch.stack([records[k].net_image for k in pair_targets])
+                poses = model.pose_net.src_from_tgt(net_firsts, net_seconds, source_is_earlier=False)
                 rel[pair_targets[0] - 1 : b - 1] = poses.double().cpu()
-                fwd = bundle.flow_net(firsts, seconds).flow if with_flow else None
-                bwd = bundle.flow_net(seconds, firsts).flow if with_flow else None
+                fwd = bwd = None
+                if flow_net is not None:
+                    fwd = flow_net(net_firsts, net_seconds).flow[:, :h_r, :w_r]
+                    bwd = flow_net(net_seconds, net_firsts).flow[:, :h_r, :w_r]
                 for j, k in enumerate(pair_targets):
                     records[k].pose_from_prev = poses[j]
                     records[k - 1].pose_to_next = poses[j]
-                    if fwd is not None and bwd is not None and flow_out is not None:
+                    if fwd is not None and bwd is not None:
                         records[k].flow_to_prev = bwd[j]
                         records[k - 1].flow_to_next = fwd[j]
                 if fwd is not None and flow_out is not None:
                     full = resize_flow(fwd.permute(0, 3, 1, 2).float(), size).permute(0, 2, 3, 1)
                     flow_out[pair_targets[0] - 1 : b - 1] = full.cpu()
-            if with_flow and mask_out is not None:
-                ready = b if b == n else b - 1
+            ready = b if b == n else b - 1
+            if mask_out is not None:
                 masked = _masks_for(records, masked, ready, n, mask_out, size)
+            else:
+                for k in [k for k in records if k < ready - 1]:
+                    del records[k]
+            if on_frame is not None:
+                tick = time.perf_counter()
+                for k in range(emitted, ready):
+                    on_frame(FrameResult(
+                        position=k, index=idx[k], image=pending.pop(k), depth=depth_out[k],
+                        flow_to_next=None if flow_out is None or k >= n - 1 else flow_out[k],
+                        motion_mask=None if mask_out is None else mask_out[k],
+                    ))
+                emitted = ready
+                callback_s += time.perf_counter() - tick
             bar.update(b - a)
-            bar.set_postfix(fps=f"{b / max(time.perf_counter() - start, 1e-9):.1f}", refresh=False)
+            bar.set_postfix(fps=f"{b / max(time.perf_counter() - start - callback_s, 1e-9):.1f}", refresh=False)
     bar.close()
-    elapsed = max(time.perf_counter() - start, 1e-9)
+    elapsed = max(time.perf_counter() - start - callback_s, 1e-9)
     return SequencePrediction(
         indices=torch.tensor(idx, dtype=torch.long),
         timestamps=sequence.timestamps[torch.tensor(idx, dtype=torch.long)].clone(),
@@ -210,6 +348,7 @@ def run_inference(
         flow=flow_out,
         motion_mask=mask_out,
         frames_per_second=n / elapsed,
+        network_input_size=geometry.input_size,
     )
 
 

@@ -6,7 +6,7 @@ The model bundle holds a :class:`~vokit.nets.depth_decoder.DepthNet` and a :clas
 `Sequence` and chains frame-to-frame poses into a trajectory.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -17,10 +17,14 @@ from vokit.data.sequence import Sequence as FrameSequence
 from vokit.geometry import lie
 from vokit.losses.monodepth2 import disp_to_depth, monodepth2_loss
 from vokit.methods.batch import ClipBatch, StepOutput
-from vokit.methods.inference import SequencePrediction, run_inference
+from vokit.methods.inference import FrameResult, SequencePrediction, run_inference
+from vokit.methods.interface import Output
 from vokit.methods.panels import inv_depth_panel, mask_panel
 from vokit.nets.depth_decoder import DepthNet
 from vokit.nets.pose_net import PoseNet
+
+INPUT_STRIDE = 32
+"""Network input sides are multiples of this (the ResNet encoders' output stride)."""
 
 
 class Monodepth2Model(nn.Module):
@@ -32,7 +36,7 @@ class Monodepth2Model(nn.Module):
         num_scales: depth decoder output scales 0 .. num_scales - 1 (1-4).
         min_depth: depth of the sigmoid's 1, in training-scale units.
         max_depth: depth of the sigmoid's 0, in training-scale units.
-        input_size: (H, W) the networks are trained at; inference resizes frames to it.
+        input_size: (H, W) the networks are trained at; inference keeps its pixel budget at the frames' aspect.
         pose_rotation_scale: the pose decoder's factor on its axis-angle outputs (Monodepth2: 0.01).
     """
 
@@ -49,7 +53,7 @@ class Monodepth2Model(nn.Module):
         super().__init__()
         if not 1 <= num_scales <= 4:
             raise ValueError(f"num_scales must be in 1..4, got {num_scales}")
-        if input_size[0] % 32 or input_size[1] % 32:
+        if input_size[0] % INPUT_STRIDE or input_size[1] % INPUT_STRIDE:
             raise ValueError(f"input_size {input_size} must be multiples of 32 (ResNet encoder strides)")
         self.depth_net = DepthNet(num_layers=num_layers, width=width, scales=tuple(range(num_scales)))
         self.pose_net = PoseNet(num_layers=num_layers, width=width, rotation_scale=pose_rotation_scale)
@@ -181,20 +185,91 @@ def infer_sequence(
     batch_size: int = 8,
     frames: Sequence[int] | None = None,
     show_progress: bool = True,
+    on_frame: Callable[[FrameResult], None] | None = None,
 ) -> SequencePrediction:
     """Depth for every frame and frame-to-frame poses chained into a trajectory (no flow, no motion masks).
 
-    Frames are resized to ``model.input_size`` for the networks; depth comes back at the sequence's image size.
+    Frames keep their aspect ratio at the training pixel budget (:func:`~vokit.methods.inference.network_geometry`);
+    depth comes back at the sequence's image size.
 
     Args:
         model: a trained bundle (put in eval mode here).
-        sequence: the frames (any size; intrinsics are not needed by the networks).
+        sequence: the frames (any size; only their images are decoded).
         device: where to run.
         batch_size: frames per network call (>= 1).
         frames: optional subset of frame indices, in order (default: all).
         show_progress: show a progress bar with frames/s.
+        on_frame: called with each finished frame (see :func:`~vokit.methods.inference.run_inference`).
 
     Returns:
         :class:`SequencePrediction` with depth and the chained ``world_from_cam`` (frame 0 at the identity).
     """
-    return run_inference(model, sequence, device, batch_size, frames, with_flow=False, show_progress=show_progress)
+    return run_inference(model, sequence, device, batch_size, frames, flow_net=None, show_progress=show_progress,
+                         stride=INPUT_STRIDE, on_frame=on_frame)
+
+
+@dataclass(frozen=True)
+class Monodepth2Settings:
+    """Model and loss settings of Monodepth2 (the experiment config's ``model`` / ``loss`` fields of these names)."""
+
+    num_layers: int = 18
+    width: float = 1.0
+    num_scales: int = 4
+    min_depth: float = 0.1
+    max_depth: float = 100.0
+    pose_rotation_scale: float = 0.01
+    smoothness_weight: float = 1e-3
+    use_automask: bool = True
+    use_min_reprojection: bool = True
+    use_ssim: bool = True
+    use_full_res_multiscale: bool = True
+
+    def loss_params(self) -> Monodepth2LossParams:
+        """The loss part."""
+        return Monodepth2LossParams(
+            smoothness_weight=self.smoothness_weight, use_automask=self.use_automask,
+            use_min_reprojection=self.use_min_reprojection, use_ssim=self.use_ssim,
+            use_full_res_multiscale=self.use_full_res_multiscale,
+        )
+
+
+class Monodepth2:
+    """The Monodepth2 :class:`~vokit.methods.interface.Method`: depth + pose, self-supervised (METHODS.md section 2)."""
+
+    name = "monodepth2"
+    description = "depth + pose networks, Monodepth2 losses (METHODS.md section 2)"
+    settings_type = Monodepth2Settings
+    outputs: frozenset[Output] = frozenset({"depth"})
+    input_stride = INPUT_STRIDE
+
+    def build_model(self, settings: Monodepth2Settings, input_size: tuple[int, int]) -> Monodepth2Model:
+        """A fresh :class:`Monodepth2Model`."""
+        return Monodepth2Model(
+            num_layers=settings.num_layers, width=settings.width, num_scales=settings.num_scales,
+            min_depth=settings.min_depth, max_depth=settings.max_depth, input_size=input_size,
+            pose_rotation_scale=settings.pose_rotation_scale,
+        )
+
+    def training_step(self, model: nn.Module, batch: ClipBatch, step: int, want_images: bool,
+                      settings: Monodepth2Settings) -> StepOutput:
+        """:func:`training_step` with the settings' loss part."""
+        assert isinstance(model, Monodepth2Model)
+        return training_step(model, batch, step=step, want_images=want_images, params=settings.loss_params())
+
+    def infer(
+        self,
+        model: nn.Module,
+        sequence: FrameSequence,
+        device: torch.device | str = "cpu",
+        batch_size: int = 8,
+        frames: Sequence[int] | None = None,
+        show_progress: bool = True,
+        on_frame: Callable[[FrameResult], None] | None = None,
+    ) -> SequencePrediction:
+        """:func:`infer_sequence`."""
+        assert isinstance(model, Monodepth2Model)
+        return infer_sequence(model, sequence, device, batch_size, frames, show_progress, on_frame)
+
+
+METHOD = Monodepth2()
+"""The registered method object (see :mod:`vokit.methods.registry`)."""

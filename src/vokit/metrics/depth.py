@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from jaxtyping import Bool, Float
@@ -158,10 +159,14 @@ def depth_errors(gt_depth: Float[Tensor, " P"], pred_depth: Float[Tensor, " P"])
 
 
 def _median(x: Tensor) -> float:
-    """``numpy.median``: the mean of the two middle values for an even count."""
-    s = torch.sort(x.reshape(-1)).values
-    n = s.numel()
-    return float(s[n // 2]) if n % 2 else float((s[n // 2 - 1] + s[n // 2]) / 2.0)
+    """``numpy.median``: the mean of the two middle values for an even count (selection, not a full sort)."""
+    a = x.detach().reshape(-1).cpu().numpy()
+    n = a.size
+    k = n // 2
+    if n % 2:
+        return float(np.partition(a, k)[k])
+    part = np.partition(a, (k - 1, k))
+    return float((part[k - 1] + part[k]) / 2.0)
 
 
 def eigen_depth_metrics(

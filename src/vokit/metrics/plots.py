@@ -4,14 +4,16 @@
 - `plot_trajectory_summary`: that top view next to the error over time, in one figure;
 - `plot_error_over_time`: an error sequence with its rmse / mean / median, like evo's plots;
 - `plot_kitti_segment_errors`: KITTI per-length translation and rotation errors as bars;
-- `plot_depth_error_histogram`: the pooled per-pixel abs-rel histogram of a depth evaluation.
+- `plot_depth_error_histogram`: the pooled per-pixel abs-rel histogram of a depth evaluation;
+- `write_trajectory_plots`: the trajectory figures of ``vokit eval traj`` and ``vokit run``, one writer for both;
+- `plot_estimated_trajectory`: an estimate alone from above (no ground truth).
 
 Every function writes one PNG and returns its path. matplotlib is imported inside the functions, so importing
 `vokit.metrics` stays light.
 """
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -21,6 +23,9 @@ from torch import Tensor
 from vokit.metrics.depth import ABS_REL_HIST_EDGES, DepthMetrics
 from vokit.metrics.kitti_odometry import KittiSegmentErrors
 from vokit.metrics.stats import ErrorStats
+
+if TYPE_CHECKING:
+    from vokit.metrics.evaluate import TrajectoryEvaluation
 
 _AXIS_NAMES = ("x", "y", "z")
 
@@ -239,5 +244,82 @@ def plot_depth_error_histogram(metrics: DepthMetrics, path: str | Path, title: s
     ax.set_xlabel(f"per-pixel |gt - pred| / gt (last bin: >= {edges[-2]:.2f})")
     ax.set_ylabel("fraction of pixels")
     ax.legend(loc="upper right", fontsize=8)
+    ax.set_title(title, fontsize=10)
+    return _save(fig, path)
+
+
+TRAJECTORY_PLOTS: tuple[str, ...] = ("trajectory.png", "ape.png", "summary.png", "rpe.png", "kitti_segments.png")
+"""The files :func:`write_trajectory_plots` writes (``kitti_segments.png`` only with KITTI segment errors)."""
+
+
+def write_trajectory_plots(
+    result: "TrajectoryEvaluation",
+    folder: str | Path,
+    title: str,
+    frames: bool = False,
+    vertical_axis: int | None = None,
+) -> dict[str, Path]:
+    """The trajectory plots of ``vokit eval traj`` and ``vokit run`` (one writer for both).
+
+    Writes :data:`TRAJECTORY_PLOTS` into ``folder``: the aligned estimate against the reference from above, the APE
+    over time, both in one summary figure, the RPE over time, and the KITTI segment errors when computed.
+
+    Args:
+        result: a trajectory evaluation (:func:`vokit.metrics.evaluate.evaluate_trajectory`).
+        folder: where the PNGs go (created).
+        title: the figures' title.
+        frames: the x axis is frame numbers (index-associated sequences without times) instead of seconds from
+            the first reference pose.
+        vertical_axis: the world's vertical axis when known (see :func:`top_view_axes`).
+
+    Returns:
+        File name -> written path, in :data:`TRAJECTORY_PLOTS` order.
+    """
+    out = Path(folder)
+    errors, rpe = result.ate.errors, result.rpe
+    mode = result.ate.alignment.mode
+    written = {"trajectory.png": plot_trajectory_top_view(
+        result.ref_positions_m, result.ate.est_aligned[:, :3], errors.trans_m, out / "trajectory.png",
+        f"{title}\nAPE rmse {errors.trans.rmse:.4f} m ({mode} aligned)", vertical_axis=vertical_axis,
+    )}
+    times = result.ref_times_s - (0.0 if frames else float(result.ref_times_s[0]))
+    xlabel = "frame" if frames else "time (s)"
+    written["ape.png"] = plot_error_over_time(times, errors.trans_m, out / "ape.png", "APE translation (m)", title,
+                                              errors.trans, xlabel)
+    written["summary.png"] = plot_trajectory_summary(
+        result.ref_positions_m, result.ate.est_aligned[:, :3], errors.trans_m, times, out / "summary.png",
+        f"{title}: APE rmse {errors.trans.rmse:.4f} m ({mode} aligned)", errors.trans, xlabel,
+    )
+    written["rpe.png"] = plot_error_over_time(times[rpe.pairs[:, 1]], rpe.errors.trans_m, out / "rpe.png",
+                                              "RPE translation (m)", f"{title} (delta {rpe.delta:g} {rpe.delta_unit})",
+                                              rpe.errors.trans, xlabel)
+    if result.kitti is not None:
+        written["kitti_segments.png"] = plot_kitti_segment_errors(result.kitti, out / "kitti_segments.png", title)
+    return written
+
+
+def plot_estimated_trajectory(positions: Float[Tensor, "N 3"], path: str | Path, title: str = "",
+                              units: str = "training-scale units") -> Path:
+    """An estimated trajectory alone from above (no reference), first camera's frame with y down.
+
+    Args:
+        positions: camera centres in the estimate's own units.
+        path: output PNG.
+        title: figure title.
+        units: the axes' unit label.
+
+    Returns:
+        The PNG path.
+    """
+    p = positions.detach().cpu().double()
+    a, b = top_view_axes(p, vertical_axis=1)
+    fig = _figure(6.0, 5.0)
+    ax = fig.add_subplot()
+    ax.plot(p[:, a].numpy(), p[:, b].numpy(), "-", color="tab:blue", lw=1.5, label="estimate")
+    ax.plot(p[:1, a].numpy(), p[:1, b].numpy(), "ko", ms=4, label="start")
+    ax.set_xlabel(f"{_AXIS_NAMES[a]} ({units})")
+    ax.set_ylabel(f"{_AXIS_NAMES[b]} ({units})")
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.legend(loc="best", fontsize=8)
     ax.set_title(title, fontsize=10)
     return _save(fig, path)

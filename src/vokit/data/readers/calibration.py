@@ -13,14 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 import yaml
 from torch import Tensor
 
 from vokit.data.file_io import parse_float, read_text
 from vokit.errors import VokitError
-from vokit.geometry.camera import undistortion_map
-from vokit.geometry.warp import inverse_warp
+from vokit.geometry.camera import Undistorter as Undistorter  # the tested copy, re-exported for the readers
 
 
 @dataclass(frozen=True)
@@ -218,19 +216,3 @@ def check_calibration(intrinsics: np.ndarray | Tensor, image_size: tuple[int, in
         )
 
 
-class Undistorter:
-    """Resamples raw images of one camera into the undistorted pinhole image with the same intrinsics.
-
-    The sampling map is computed once (`vokit.geometry.camera.undistortion_map`); each call is one bilinear
-    ``grid_sample``. Output pixels whose source falls outside the raw image are 0.
-    """
-
-    def __init__(self, intrinsics: np.ndarray, distortion: np.ndarray, image_size: tuple[int, int]) -> None:
-        k = torch.as_tensor(intrinsics, dtype=torch.float64)[None]
-        d = torch.as_tensor(distortion, dtype=torch.float64)[None]
-        self.uv = undistortion_map(k, d, image_size[0], image_size[1]).to(torch.float32)
-
-    def __call__(self, image: Tensor) -> Tensor:
-        """Undistort a (3, H, W) image."""
-        warped, _ = inverse_warp(image[None], self.uv, padding_mode="zeros")
-        return warped[0]

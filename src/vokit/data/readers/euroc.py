@@ -155,4 +155,5 @@ def read_euroc(
         load_image=load_image,
         world_from_cam=poses,
         source=root,
+        calibration_source=f"{camera}/sensor.yaml",
     )

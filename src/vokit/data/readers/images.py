@@ -29,6 +29,10 @@ VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".m
 CalibArg = str | Path | SequenceOf[float] | Calibration | None
 
 
+def _calibration_words(calib: CalibArg) -> str:
+    return "the calibration given (--calib)" if calib is not None else "calib.txt beside the images"
+
+
 def _calibration(calib: CalibArg, folder: Path) -> Calibration:
     if calib is not None:
         return parse_calib(calib)
@@ -104,6 +108,7 @@ def read_image_folder(
         image_size=image_size,
         load_image=load_image,
         source=folder,
+        calibration_source=_calibration_words(calib),
     )
 
 
@@ -181,4 +186,5 @@ def read_video(
         image_size=image_size,
         load_image=load_image,
         source=path,
+        calibration_source=_calibration_words(calib),
     )

@@ -169,4 +169,5 @@ def read_kitti_odometry(
         load_flow=extras["flow"],
         load_motion_mask=extras["motion_mask"],
         source=root,
+        calibration_source=f"calib.txt (P{camera})",
     )

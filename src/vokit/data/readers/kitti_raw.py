@@ -188,6 +188,7 @@ def _sequence(
         load_image=rgb_loader(files, image_size),
         load_depth=load_depth,
         source=drive_dir,
+        calibration_source=f"calib_cam_to_cam.txt (P_rect_0{camera})",
     )
 
 

@@ -5,11 +5,13 @@ Format names (the ``SOURCE`` kinds of ``vokit run``): ``kitti-odom``, ``kitti-ra
 names to reader functions; nothing is looked up by evaluating strings).
 """
 
+import inspect
 import re
 from collections.abc import Callable
 from pathlib import Path
 
 from vokit.data.image_io import IMAGE_EXTENSIONS
+from vokit.data.readers.calibration import Undistorter, check_calibration, parse_calib
 from vokit.data.readers.euroc import read_euroc
 from vokit.data.readers.images import VIDEO_EXTENSIONS, read_image_folder, read_video
 from vokit.data.readers.kitti_odometry import read_kitti_odometry
@@ -32,6 +34,15 @@ READERS: dict[str, Reader] = {
     "images": read_image_folder,
     "video": read_video,
 }
+
+OWN_CALIBRATION: dict[str, str] = {
+    "kitti-odom": "calib.txt",
+    "kitti-raw": "calib_cam_to_cam.txt",
+    "euroc": "sensor.yaml",
+}
+"""Formats whose calibration file is authoritative: a user calibration replaces it only with ``calib_override``.
+Every other format takes a user calibration as it is (TUM-format recordings of other cameras, 7-Scenes,
+TartanAir, image folders, videos)."""
 
 _SEVEN_SCENES = re.compile(r"frame-\d+\.color\.(?:png|jpg)")
 _EXTRA_DETECTORS: list[tuple[str, Callable[[Path], bool]]] = []
@@ -88,19 +99,60 @@ def detect_format(path: str | Path) -> str:
     )
 
 
-def open_sequence(path: str | Path, format: str | None = None, **kwargs: object) -> Sequence:
+def _accepts(reader: Reader, name: str) -> bool:
+    try:
+        return name in inspect.signature(reader).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _override_calibration(sequence: Sequence, calib: object, replaced: str | None) -> Sequence:
+    """The sequence with a user calibration (intrinsics, and undistortion when it has distortion)."""
+    cal = parse_calib(calib)  # type: ignore[arg-type]
+    where = cal.source or sequence.source
+    if cal.image_size is not None and cal.image_size != sequence.image_size:
+        raise VokitError(f"the calibration is for {cal.image_size[1]}x{cal.image_size[0]} images, these are "
+                         f"{sequence.image_size[1]}x{sequence.image_size[0]}", where)
+    check_calibration(cal.intrinsics, sequence.image_size, where)
+    transform = None if cal.distortion is None else Undistorter(cal.intrinsics, cal.distortion, sequence.image_size)
+    words = "the calibration given (--calib)" + (f", replacing the dataset's {replaced}" if replaced else "")
+    return sequence.with_calibration(cal.intrinsics, words, transform)
+
+
+def open_sequence(path: str | Path, format: str | None = None, calib: object = None, calib_override: bool = False,
+                  **kwargs: object) -> Sequence:
     """Read a dataset sequence, image folder or video as a `Sequence`.
 
     Args:
         path: the sequence folder or video file.
         format: one of `READERS` (``kitti-odom``, ``kitti-raw``, ``tum``, ``euroc``, ``tartanair``, ``7scenes``,
             ``images``, ``video``); detected from the layout when None.
-        **kwargs: passed to the reader (e.g. ``calib=`` for images and videos, ``camera=`` for KITTI).
+        calib: a user calibration, ``fx fy cx cy [k1 k2 p1 p2]`` in pixels (numbers, a string) or a calibration
+            file (`vokit.data.readers.calibration.parse_calib`). Readers that take ``calib=`` get it; for the
+            others it replaces the sequence's intrinsics afterwards (images undistorted with its distortion; ground
+            truth is not resampled). Refused for the formats in `OWN_CALIBRATION` unless ``calib_override``.
+        calib_override: let ``calib`` replace an authoritative calibration file (`OWN_CALIBRATION`).
+        **kwargs: passed to the reader (e.g. ``camera=`` for KITTI).
+
+    Returns:
+        The sequence; ``sequence.calibration_source`` says where its intrinsics came from.
 
     Raises:
-        VokitError: for an unknown format, an undetectable layout, or anything the reader rejects.
+        VokitError: for an unknown format, an undetectable layout, a refused calibration, or anything the reader
+            rejects.
     """
     name = format if format is not None else detect_format(path)
     if name not in READERS:
         raise VokitError(f"unknown format {name!r}; known: {', '.join(sorted(READERS))}", path)
-    return READERS[name](path, **kwargs)
+    reader = READERS[name]
+    if calib is None:
+        return reader(path, **kwargs)
+    own = OWN_CALIBRATION.get(name)
+    if own is not None and not calib_override:
+        raise VokitError(f"this {name} sequence has its own calibration ({own}), which is authoritative; "
+                         "pass --calib-override to replace it with --calib", path)
+    if _accepts(reader, "calib"):
+        return reader(path, calib=calib, **kwargs)
+    if own is not None and _accepts(reader, "undistort"):
+        kwargs = {**kwargs, "undistort": False}  # the user's calibration undistorts instead
+    return _override_calibration(reader(path, **kwargs), calib, own)

@@ -111,4 +111,6 @@ def read_seven_scenes(
         world_from_cam=poses,
         load_depth=load_depth,
         source=folder,
+        calibration_source="camera-intrinsics.txt" if intrinsics_file.is_file()
+        else "7-Scenes' published Kinect intrinsics",
     )

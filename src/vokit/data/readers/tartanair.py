@@ -110,4 +110,5 @@ def read_tartanair(
         world_from_cam=poses,
         load_depth=load_depth,
         source=root,
+        calibration_source="TartanAir's published pinhole intrinsics",
     )

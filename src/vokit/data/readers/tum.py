@@ -41,15 +41,17 @@ FREIBURG_INTRINSICS = {
 }
 
 
-def _intrinsics(root: Path, calib: str | Path | list[float] | Calibration | None) -> tuple[np.ndarray, Path | None]:
+def _intrinsics(root: Path, calib: str | Path | list[float] | Calibration | None
+                ) -> tuple[np.ndarray, Path | None, str]:
+    """The intrinsics, the file they came from (if any) and their source in words."""
     if calib is not None:
         parsed = parse_calib(calib)
-        return parsed.intrinsics, parsed.source
+        return parsed.intrinsics, parsed.source, "the calibration given (--calib)"
     if (root / "calib.txt").is_file():
-        return parse_calib(root / "calib.txt").intrinsics, root / "calib.txt"
+        return parse_calib(root / "calib.txt").intrinsics, root / "calib.txt", "calib.txt in the folder"
     for key, values in FREIBURG_INTRINSICS.items():
         if key in root.resolve().name:
-            return np.array(values), None
+            return np.array(values), None, f"the published TUM {key} intrinsics (from the folder name)"
     raise VokitError(
         "no calibration: pass calib='fx fy cx cy' (or a file), put a calib.txt in the folder, or keep the "
         "freiburg1/2/3 folder name",
@@ -120,7 +122,7 @@ def read_tum_rgbd(
 
     files = [files[int(i)] for i in keep]
     image_size = image_size_of(files[0])
-    intrinsics, calib_path = _intrinsics(root, calib)
+    intrinsics, calib_path, calib_words = _intrinsics(root, calib)
     check_calibration(intrinsics, image_size, calib_path or rgb_list)
     extras = extra_loaders(root, [f.stem for f in files], image_size)
     load_depth = extras["depth"]
@@ -138,4 +140,5 @@ def read_tum_rgbd(
         load_flow=extras["flow"],
         load_motion_mask=extras["motion_mask"],
         source=root,
+        calibration_source=calib_words,
     )

@@ -234,6 +234,7 @@ class SyntheticWorld:
             load_flow=lambda i: self.frame(i).flow,
             load_motion_mask=lambda i: self.frame(i).motion_mask,
             source=self.cache_dir,
+            calibration_source="the synthetic world (exact)",
         )
 
 

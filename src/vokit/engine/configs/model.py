@@ -1,15 +1,22 @@
 """Which method and which network sizes."""
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
+
+import tyro
+
+from vokit.errors import VokitError
+from vokit.methods.registry import DEFAULT_METHOD, builtin_method_names, method_names
+
+_METHOD_CHOICES = "{" + ",".join(builtin_method_names()) + "}"
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     """Method and network sizes."""
 
-    method: Literal["monodepth2", "coopnet"] = "coopnet"
-    """Composed system to train: ``monodepth2`` (depth + pose) or ``coopnet`` (depth + pose + flow)."""
+    method: Annotated[str, tyro.conf.arg(metavar=_METHOD_CHOICES)] = DEFAULT_METHOD
+    """Method to train, a name in `vokit.methods.registry` (each method's module documents what it composes)."""
 
     num_layers: Literal[18, 34] = 18
     """ResNet depth of the depth and pose encoders."""
@@ -18,13 +25,13 @@ class ModelConfig:
     """Channel multiplier of the depth and pose networks, > 0 (1.0 = ResNet-18 channels 64..512)."""
 
     flow_width: float = 1.0
-    """Channel multiplier of the flow network, > 0 (coopnet only)."""
+    """Channel multiplier of the flow network, > 0 (methods with a flow network)."""
 
     flow_levels: int | None = None
-    """Flow pyramid levels, 2-6 (coopnet); unset = most with the coarsest level >= 2 px high (6 if H >= 128)."""
+    """Flow pyramid levels, 2-6 (flow network); unset = most with the coarsest level >= 2 px high (6 if H >= 128)."""
 
     flow_normalize_cost: bool = True
-    """Correlate mean-centred unit-length features in the flow network's cost volume (UFlow; coopnet only);
+    """Correlate mean-centred unit-length features in the flow network's cost volume (UFlow; flow network only);
     False = raw features / channel count (PWC-Net, METHODS.md section 8.1)."""
 
     min_depth: float = 0.1
@@ -39,3 +46,8 @@ class ModelConfig:
 
     imagenet_weights: str | None = None
     """Local ResNet ImageNet state-dict file for the depth and pose encoders (width 1.0); unset = from scratch."""
+
+    def __post_init__(self) -> None:
+        if self.method not in method_names():
+            known = ", ".join(method_names())
+            raise VokitError(f"model.method: unknown method {self.method!r}; known methods: {known}")

@@ -6,7 +6,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vokit.engine.visualize import (
+from vokit.app.visualize import panel, resize_rgb, save_rgb
+from vokit.methods.panels import (
     WHEEL_SEGMENTS,
     colorize,
     colormap,
@@ -16,9 +17,6 @@ from vokit.engine.visualize import (
     flow_wheel_legend,
     inv_depth_range,
     mask_overlay,
-    panel,
-    resize_rgb,
-    save_rgb,
 )
 
 # Baker et al. (IJCV 2011) colour wheel: segment starts are red, yellow, green, cyan, blue, magenta.
@@ -164,3 +162,20 @@ def test_resize_keeps_aspect_and_constant_images(tmp_path: Path) -> None:
     assert resize_rgb(image, 90).shape == (3, 45, 90)
     path = save_rgb(tmp_path / "sub" / "x.png", small)
     assert path.is_file()
+
+
+def test_png8_previews_round_trip_through_pil(tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from vokit.data.image_io import write_png8
+
+    gen = np.random.default_rng(0)
+    rgb = gen.integers(0, 256, size=(7, 5, 3), dtype=np.uint8)
+    grey = gen.integers(0, 256, size=(4, 9), dtype=np.uint8)
+    write_png8(tmp_path / "rgb.png", rgb)
+    write_png8(tmp_path / "grey.png", grey)
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "rgb.png")), rgb)
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "grey.png")), grey)
+    with pytest.raises(ValueError):
+        write_png8(tmp_path / "bad.png", rgb.astype(np.uint16))

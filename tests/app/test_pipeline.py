@@ -12,27 +12,30 @@ import yaml
 from tests.engine.tiny import tiny_config
 from tests.support.sequences import make_sequence as make_test_sequence
 
-from vokit.data.image_io import read_png16
-from vokit.data.synthetic import make_sequence, split_seed
-from vokit.data.trajectory_io import read_trajectory
-from vokit.data.writers import write_sequence
-from vokit.engine import pipeline
-from vokit.engine.checkpoint import atomic_torch_save, make_checkpoint
-from vokit.engine.pipeline import (
-    RUN_OUTPUTS,
+from vokit.app import pipeline
+from vokit.app.outputs import format_summary, summary_row
+from vokit.app.pipeline import (
     RunResult,
     open_source,
     prepare_output_dir,
     run_sequence,
     select_frames,
 )
+from vokit.data.image_io import read_png16
+from vokit.data.output_folder import MANIFEST_NAME, read_manifest
+from vokit.data.synthetic import make_sequence, split_seed
+from vokit.data.trajectory_io import read_trajectory
+from vokit.data.writers import write_sequence
+from vokit.engine.checkpoint import atomic_torch_save, make_checkpoint
 from vokit.engine.registry import get_method
-from vokit.engine.run_outputs import format_summary, json_ready, summary_row
 from vokit.errors import VokitError
 from vokit.geometry.lie import quat_to_matrix
+from vokit.metrics.serialize import json_ready
 
 N_FRAMES = 5
 HEIGHT, WIDTH = 48, 80
+RUN_OUTPUTS = ("trajectory_tum.txt", "trajectory_kitti.txt", "depth", "depth_preview", "flow_preview", "motion_mask",
+               "motion_mask_preview", "plots", "metrics.json", "config.yaml", "report.html", MANIFEST_NAME)
 
 
 def write_tiny_checkpoint(preset: str, path: Path, seed: int = 0) -> Path:
@@ -74,19 +77,26 @@ def test_run_writes_every_output(coopnet_run: RunResult) -> None:
     out = coopnet_run.out
     for name in RUN_OUTPUTS:
         assert (out / name).exists(), f"{name} missing"
+    kind, listed = read_manifest(out) or ("", [])
+    on_disk = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and p.name != MANIFEST_NAME)
+    assert kind == "run" and listed == on_disk
     stems = [f"{k:06d}.png" for k in range(N_FRAMES)]
     assert _frames(out / "depth") == stems
     assert _frames(out / "depth_preview") == stems
     assert _frames(out / "motion_mask") == stems
     assert _frames(out / "motion_mask_preview") == stems
     assert _frames(out / "flow_preview") == stems[:-1]  # flow of frame k goes to frame k + 1
-    for plot in ("trajectory_top_view", "ate_over_time", "frames_panel", "depth_error_histogram"):
+    for plot in ("trajectory", "ape", "rpe", "summary", "frames_panel", "depth_error_histogram"):
         assert (out / "plots" / f"{plot}.png").is_file()
     info = yaml.safe_load((out / "config.yaml").read_text())
     assert info["method"] == "coopnet" and info["format"] == "kitti-odom"
-    assert info["network_input_size"] == [64, 96] and info["sequence"]["image_size"] == [HEIGHT, WIDTH]
+    assert info["sequence"]["image_size"] == [HEIGHT, WIDTH] and info["training_input_size"] == [64, 96]
+    # 48x80 frames (5:3) at the 64x96 pixel budget: 61x101, padded to the stride 32
+    assert info["network_input_size"] == [64, 128]
+    assert info["end_to_end_frames_per_second"] > 0
     assert info["model_config"]["model"]["method"] == "coopnet"
     assert coopnet_run.n_frames == N_FRAMES and coopnet_run.frames_per_second > 0
+    assert 0 < coopnet_run.end_to_end_frames_per_second < coopnet_run.frames_per_second
 
 
 def test_written_files_round_trip(coopnet_run: RunResult) -> None:
@@ -203,7 +213,7 @@ def test_monodepth2_with_stride_and_max_frames(artifacts: dict[str, Path]) -> No
     assert metrics is not None and "depth" in metrics
     assert "flow" not in metrics, "ground-truth flow points to the next original frame: dropped with a stride"
     assert "alignment needs between 3" in metrics["notes"]["trajectory"]
-    assert (result.out / "plots" / "trajectory_top_view.png").is_file()
+    assert (result.out / "plots" / "trajectory.png").is_file()
 
 
 def test_image_folder_with_calibration(artifacts: dict[str, Path], tmp_path: Path) -> None:
@@ -215,7 +225,7 @@ def test_image_folder_with_calibration(artifacts: dict[str, Path], tmp_path: Pat
     result = run_sequence(folder, out=tmp_path / "out", weights=artifacts["coopnet"], calib=calib, progress=False)
     assert result.metrics is None and not (result.out / "metrics.json").exists()
     assert len(_frames(result.out / "depth")) == 3 and len(_frames(result.out / "flow_preview")) == 2
-    assert (result.out / "plots" / "trajectory_top_view.png").is_file()
+    assert (result.out / "plots" / "trajectory.png").is_file()
     page = result.report.read_text(encoding="utf-8")
     assert "No ground truth" in page and page.count("data:image/png;base64,") == 2
     (tmp_path / "calib.txt").write_text(" ".join(map(str, calib)) + "\n")
@@ -246,7 +256,7 @@ def test_unwritable_output_is_reported_before_any_work(artifacts: dict[str, Path
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
     # The source does not exist either: the output folder is checked first.
-    with pytest.raises(VokitError, match="cannot create the output folder") as err:
+    with pytest.raises(VokitError, match="cannot create or write the output folder") as err:
         run_sequence(tmp_path / "no_such_source", out=blocker / "out", weights=artifacts["coopnet"])
     assert err.value.path == blocker / "out"
     with pytest.raises(VokitError, match="not a folder"):
@@ -272,13 +282,30 @@ def test_weights_errors(artifacts: dict[str, Path], tmp_path: Path, monkeypatch:
         run_sequence(street, method="coopnet", out=tmp_path / "d", weights=artifacts["monodepth2"])
 
 
-def test_calibration_is_refused_for_datasets(artifacts: dict[str, Path], tmp_path: Path) -> None:
-    with pytest.raises(VokitError, match="--calib is for image folders"):
-        run_sequence(artifacts["street"], out=tmp_path / "out", weights=artifacts["coopnet"],
-                     calib=[1.0, 1.0, 1.0, 1.0])
+def test_calibration_of_datasets(artifacts: dict[str, Path], tmp_path: Path) -> None:
+    """Issue 19: --calib is taken by TUM-format folders, refused for KITTI unless overridden, and recorded."""
+    calib = [40.0, 40.0, WIDTH / 2 - 0.5, HEIGHT / 2 - 0.5]
+    with pytest.raises(VokitError, match=r"own calibration \(calib.txt\).*--calib-override"):
+        run_sequence(artifacts["street"], out=tmp_path / "kitti", weights=artifacts["coopnet"], calib=calib)
+    assert not (tmp_path / "kitti").exists()
+    run = run_sequence(artifacts["street"], out=tmp_path / "kitti", weights=artifacts["coopnet"], calib=calib,
+                       calib_override=True, progress=False, max_frames=2)
+    info = yaml.safe_load((run.out / "config.yaml").read_text())
+    assert info["calib"] == calib and "replacing the dataset's calib.txt" in info["calibration"]
+    assert "calibration from the calibration given (--calib), replacing" in run.report.read_text()
+    tum = write_sequence(make_sequence("room", n_frames=3, seed=0, height=HEIGHT, width=WIDTH), tmp_path / "tum",
+                         "tum")
+    run = run_sequence(tum, out=tmp_path / "tum-run", weights=artifacts["coopnet"], calib=calib, progress=False)
+    info = yaml.safe_load((run.out / "config.yaml").read_text())
+    assert info["format"] == "tum" and info["calibration"] == "the calibration given (--calib)"
+    sequence, _ = open_source(tum, calib=calib)
+    torch.testing.assert_close(sequence.intrinsics[0], torch.tensor(calib))
+    with pytest.raises(VokitError, match="synthetic world"):
+        open_source("synthetic:street", calib=calib)
 
 
 def test_output_folder_of_an_earlier_run_needs_overwrite(tmp_path: Path) -> None:
+    """A run folder of vokit <= 0.1 (no manifest) is replaced only when it holds nothing but run outputs."""
     out = tmp_path / "run"
     (out / "depth").mkdir(parents=True)
     (out / "depth" / "000000.png").write_bytes(b"old")
@@ -286,8 +313,78 @@ def test_output_folder_of_an_earlier_run_needs_overwrite(tmp_path: Path) -> None
     (out / "notes.txt").write_text("user file")
     with pytest.raises(VokitError, match="--overwrite"):
         prepare_output_dir(out)
+    with pytest.raises(VokitError, match="did not record writing"):
+        prepare_output_dir(out, overwrite=True)
+    (out / "notes.txt").unlink()
     prepare_output_dir(out, overwrite=True)
-    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"], "only the run's own outputs are replaced"
+    assert list(out.iterdir()) == []
+
+
+def test_overwrite_replaces_exactly_the_earlier_run(artifacts: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    run_sequence(artifacts["street"], out=out, weights=artifacts["coopnet"], progress=False, max_frames=3)
+    (out / "plots" / "my_notes.txt").write_text("mine")
+    with pytest.raises(VokitError, match="plots/my_notes.txt"):
+        run_sequence(artifacts["street"], out=out, weights=artifacts["coopnet"], progress=False, max_frames=3,
+                     overwrite=True)
+    assert (out / "report.html").is_file()  # nothing was removed
+    (out / "plots" / "my_notes.txt").unlink()
+    run_sequence(artifacts["street"], out=out, weights=artifacts["coopnet"], progress=False, max_frames=4,
+                 overwrite=True)
+    assert len(list((out / "depth").iterdir())) == 4
+
+
+def test_overwrite_never_deletes_a_dataset_or_a_training_run(artifacts: dict[str, Path], tmp_path: Path) -> None:
+    """Issue 12 row 1: `vokit run S --out S --overwrite` deleted S/depth/ of a vokit synth dataset."""
+    from vokit.cli.synth import synth
+
+    data = synth(tmp_path / "S", "room", 4, 0, "tum", 48, 64, progress=False)
+    before = sorted(p.relative_to(data) for p in data.rglob("*"))
+    with pytest.raises(VokitError, match="vokit synth"):
+        run_sequence(data, out=data, weights=artifacts["coopnet"], overwrite=True, progress=False)
+    assert sorted(p.relative_to(data) for p in data.rglob("*")) == before
+    train = tmp_path / "train"
+    (train / "checkpoints").mkdir(parents=True)
+    (train / "config.yaml").write_text("model: {}\n")
+    with pytest.raises(VokitError, match="did not record writing"):
+        run_sequence(artifacts["street"], out=train, weights=artifacts["coopnet"], overwrite=True, progress=False)
+    assert (train / "config.yaml").read_text() == "model: {}\n"
+
+
+def test_a_failed_run_leaves_no_empty_out(artifacts: dict[str, Path], tmp_path: Path) -> None:
+    with pytest.raises(VokitError):
+        run_sequence(tmp_path / "no_such_source", out=tmp_path / "new", weights=artifacts["coopnet"])
+    assert not (tmp_path / "new").exists()
+
+
+def test_non_finite_predictions_stop_the_run_naming_frame_and_weights(
+    artifacts: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vokit.methods import inference
+
+    real = inference.FrameResult.__init__
+
+    def poisoned(self: inference.FrameResult, *args: object, **kwargs: object) -> None:
+        real(self, *args, **kwargs)  # type: ignore[arg-type]
+        if self.position == 2:
+            self.depth[0, 0] = float("nan")
+
+    monkeypatch.setattr(inference.FrameResult, "__init__", poisoned)
+    with pytest.raises(VokitError, match="non-finite depth at frame 2") as err:
+        run_sequence(artifacts["street"], out=tmp_path / "nan", weights=artifacts["coopnet"], progress=False)
+    assert err.value.path == artifacts["coopnet"]
+
+
+def test_a_checkpoint_with_nan_parameters_is_refused(artifacts: dict[str, Path], tmp_path: Path) -> None:
+    state = torch.load(artifacts["coopnet"], map_location="cpu", weights_only=True)
+    for tensor in state["model"].values():
+        if tensor.is_floating_point():
+            tensor.fill_(float("nan"))
+    bad = tmp_path / "nan.pt"
+    torch.save(state, bad)
+    with pytest.raises(VokitError, match="non-finite parameters") as err:
+        run_sequence(artifacts["street"], out=tmp_path / "out", weights=bad, progress=False)
+    assert err.value.path == bad and not (tmp_path / "out").exists()
 
 
 def test_select_frames() -> None:
@@ -320,3 +417,37 @@ def test_json_ready_replaces_non_finite_numbers() -> None:
              "d": np.int64(3), "e": "text"}
     assert json_ready(value) == {"a": None, "b": [1.5, None, [2.0, None]], "c": 0.5, "d": 3, "e": "text"}
     json.dumps(json_ready(value), allow_nan=False)
+
+
+def test_depth_metrics_merged_per_frame_equal_one_call() -> None:
+    from vokit.app.outputs import merge_depth_metrics
+    from vokit.metrics import eigen_depth_metrics
+
+    gen = torch.Generator().manual_seed(3)
+    gts = [torch.rand(12, 16, generator=gen) * 20 + 0.5 for _ in range(5)]
+    preds = [torch.rand(12, 16, generator=gen) * 3 + 0.1 for _ in range(5)]
+    whole = eigen_depth_metrics(gts, preds, pred_kind="depth", crop="none", max_depth_m=80.0, median_scaling=True)
+    parts = [eigen_depth_metrics([g], [p], pred_kind="depth", crop="none", max_depth_m=80.0, median_scaling=True)
+             for g, p in zip(gts, preds, strict=True)]
+    merged = merge_depth_metrics(parts)
+    assert merged.mean == whole.mean and merged.ratio_median == whole.ratio_median
+    assert math.isclose(merged.ratio_std, whole.ratio_std, rel_tol=1e-12)
+    torch.testing.assert_close(merged.per_image, whole.per_image, rtol=0, atol=0)
+    torch.testing.assert_close(merged.abs_rel_hist, whole.abs_rel_hist, rtol=0, atol=0)
+
+
+def test_run_reports_trivial_predictors(coopnet_run: RunResult) -> None:
+    metrics = coopnet_run.metrics or {}
+    trivial = metrics["trivial"]
+    assert trivial["align"] == "sim3" and isinstance(trivial["beats_trivial"], bool)
+    for name in ("estimate", "static camera", "constant-velocity line"):
+        assert math.isfinite(trivial[name]["ate_rmse_m"]) and math.isfinite(trivial[name]["ate_rot_rmse_deg"])
+    # the estimate's row is the run's own ATE
+    assert trivial["estimate"]["ate_rmse_m"] == pytest.approx(metrics["trajectory"]["ape"]["translation_m"]["rmse"])
+    assert metrics["depth_constant"]["mean"]["abs_rel"] > 0
+    assert metrics["depth_beats_constant"] == (metrics["depth"]["mean"]["abs_rel"]
+                                              < metrics["depth_constant"]["mean"]["abs_rel"])
+    assert len(metrics["verdicts"]) == 2
+    html = coopnet_run.report.read_text()
+    assert "Beside trivial trajectories" in html and "Depth beside a constant" in html
+    assert metrics["verdicts"][0].split(":")[0] in html

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from vokit.engine.report import Figure, Report, Table, render_report, write_report
+from vokit.app.report import Figure, Report, Table, render_report, write_report
 
 
 class _Collector(html.parser.HTMLParser):
