@@ -263,18 +263,21 @@ class OracleOperator:
         return OperatorOutput(target, weight, {})
 
 
-def pool_depth4(depth: Float[Tensor, "H W"], max_ratio: float = 1.05) -> Float[Tensor, "h w"]:
-    """Ground-truth depth at the 1/4-resolution pixel centres: the mean of each 4x4 block (metres, 0 = invalid).
+def pool_depth4(depth: Float[Tensor, "H W"], max_ratio: float = 1.1) -> Float[Tensor, "h w"]:
+    """Ground-truth depth at the 1/4-resolution pixel centres (metres, 0 = invalid).
 
-    A block with an invalid (0) pixel, or whose largest depth exceeds ``max_ratio`` times its smallest (a depth
-    edge), is invalid, so the oracle never targets a point that lies on no surface.
+    1/4-resolution pixel u sits at working pixel ``4 u + 1.5``, the centre of the block's middle 2 x 2 pixels; the
+    depth there is the inverse of their mean inverse depth (exact on a plane, where inverse depth is affine in the
+    pixel coordinates). Invalid where one of them is invalid or where they span a depth edge (largest over
+    smallest above ``max_ratio``).
     """
-    d = depth[None, None]
-    mean = F.avg_pool2d(d, 4)[0, 0]
-    far = F.max_pool2d(d, 4)[0, 0]
-    near = -F.max_pool2d(-d, 4)[0, 0]
+    h, w = depth.shape[0] // 4 * 4, depth.shape[1] // 4 * 4
+    mid = depth[:h, :w].reshape(h // 4, 4, w // 4, 4)[:, 1:3, :, 1:3]
+    near = mid.amin(dim=(1, 3))
+    far = mid.amax(dim=(1, 3))
+    inv = torch.where(mid > 0, 1.0 / mid.clamp_min(1e-9), torch.zeros_like(mid)).mean(dim=(1, 3))
     ok = (near > 0) & (far <= max_ratio * near)
-    return torch.where(ok, mean, torch.zeros_like(mean))
+    return torch.where(ok, 1.0 / inv.clamp_min(1e-9), torch.zeros_like(inv))
 
 
 __all__ = ["LKOperator", "OperatorOutput", "OracleOperator", "PatchOperator", "PreparedFrame", "pool_depth4"]

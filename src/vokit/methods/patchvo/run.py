@@ -1,6 +1,7 @@
 """Run patchvo over a :class:`vokit.data.sequence.Sequence`: the library entry point."""
 
 import time
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -90,8 +91,7 @@ def run_patchvo(
     wall = time.perf_counter() - start - load_s
     timings = {**result.timings_s, "load": load_s}
     stamps = sequence.timestamps[indices].clone()
-    return PatchVOResult(result.world_from_cam, stamps, result.points_world, result.point_colors, result.keyframes,
-                         timings, wall)
+    return replace(result, timestamps=stamps, timings_s=timings, wall_s=wall)
 
 
 __all__ = ["OPERATORS", "make_operator", "run_patchvo"]

@@ -122,6 +122,8 @@ class PatchVOResult:
         points_world: patch centres of the final keyframes back-projected in world coordinates.
         point_colors: RGB in [0, 1] of each point.
         keyframes: input indices of the keyframes left in the buffer.
+        patch_uv: patch centres of each keyframe, 1/4-resolution pixels of the working size.
+        working_size: ``(H, W)`` the frames were processed at.
         timings_s: seconds spent per stage (``prepare``, ``patchify``, ``operator``, ``ba``, ``graph``).
         wall_s: total wall time of the loop, seconds.
     """
@@ -131,6 +133,8 @@ class PatchVOResult:
     points_world: Float[Tensor, "P 3"]
     point_colors: Float[Tensor, "P 3"]
     keyframes: list[int]
+    patch_uv: Float[Tensor, "K M 2"]
+    working_size: tuple[int, int]
     timings_s: dict[str, float] = field(default_factory=dict)
     wall_s: float = 0.0
 
@@ -365,6 +369,8 @@ class PatchVO:
             points_world=g.patch_points_world(self.intrinsics4),
             point_colors=g.colors.reshape(-1, 3),
             keyframes=list(g.frame_ids),
+            patch_uv=g.patch_uv.clone(),
+            working_size=(4 * self.image_hw4[0], 4 * self.image_hw4[1]),
             timings_s=dict(self.timings),
         )
 
