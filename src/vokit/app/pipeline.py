@@ -34,7 +34,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -235,6 +235,25 @@ class RunJob:
     depth_crop: str = "none"
 
 
+def _weightless_model(method: str | None, weights: str | Path | None, operator: str | None) -> LoadedModel | None:
+    """A model that needs no checkpoint, or None.
+
+    That is a method offering ``untrained_model``, run with an operator that uses no weights (patchvo
+    ``--operator lk``), when no weights are given and none are shipped.
+    """
+    if method is None or weights is not None or shipped_weights_path(method).is_file():
+        return None
+    make = getattr(registry.get_method(method), "untrained_model", None)
+    if make is None or operator == "learned":
+        return None
+    from vokit.engine.configs import ExperimentConfig
+
+    config = ExperimentConfig()
+    config = replace(config, model=replace(config.model, method=method))
+    return LoadedModel(model=make() if operator is None else make(operator), config=config, weights=Path("none"),
+                       step=0)
+
+
 def load_model(
     method: str | None, weights: str | Path | None, device: str | torch.device = "cpu"
 ) -> LoadedModel:
@@ -407,6 +426,10 @@ def _execute(job: RunJob, baselines: Sequence[RunResult] = ()) -> RunResult:
                          "unusable on this sequence (nothing after the frame files was written)", loaded.weights)
     write_tum_trajectory(out / "trajectory_tum.txt", prediction.timestamps, prediction.world_from_cam)
     write_kitti_trajectory(out / "trajectory_kitti.txt", prediction.world_from_cam)
+    if prediction.points_world is not None:  # sparse methods (patchvo): their 3-D points, world frame
+        from vokit.data.writers import write_ply
+
+        write_ply(out / "points.ply", prediction.points_world, prediction.point_colors)
     evaluation = evaluator.finish(prediction)
     metrics = None
     if evaluation is not None:
@@ -508,6 +531,7 @@ def run_sequence(
     overwrite: bool = False,
     progress: bool = True,
     calib_override: bool = False,
+    operator: str | None = None,
 ) -> RunResult:
     """``vokit run``: depth, trajectory (and flow, motion masks) of a sequence, written with a report.
 
@@ -529,6 +553,8 @@ def run_sequence(
         overwrite: replace an earlier run's outputs in ``out``.
         progress: show progress bars (frames/s).
         calib_override: let ``calib`` replace a KITTI or EuRoC calibration file.
+        operator: the update operator of a method that has one (patchvo: ``lk`` needs no weights, ``learned``
+            does); None keeps the model's own.
 
     Returns:
         The :class:`RunResult`.
@@ -549,7 +575,12 @@ def run_sequence(
         raise VokitError("give --method or --weights")
     folder = prepare_output_dir(out, overwrite)
     try:
-        loaded = load_model(method, weights, dev)
+        loaded = _weightless_model(method, weights, operator) or load_model(method, weights, dev)
+        if operator is not None:
+            if not hasattr(loaded.model, "operator"):
+                raise VokitError(f"--operator applies to methods with an update operator (patchvo), not "
+                                 f"{loaded.method}")
+            setattr(loaded.model, "operator", operator)  # noqa: B010 (nn.Module attributes are typed as tensors)
         synthetic_frames = 100 if max_frames is None else max_frames * stride
         sequence, fmt = open_source(source, format, calib, synthetic_frames=synthetic_frames,
                                     calib_override=calib_override)
