@@ -139,10 +139,9 @@ class LKOperator:
     def _from_lk(self, uv: Tensor) -> Tensor:
         return (uv + 0.5) * (self.lk_scale / 4) - 0.5
 
-    def _track(self, graph: PatchGraph, src: Tensor, dst: Tensor, patch: Tensor, start: Tensor) -> LKTrack:
-        """LK of the given edges from ``start`` (1/4-res px); the result in 1/4-res px."""
-        lo = int(torch.minimum(src.min(), dst.min()))
-        pyramid = [torch.stack([graph.payload[s][lvl] for s in range(lo, graph.n)]) for lvl in range(self.num_levels)]
+    def _track(self, graph: PatchGraph, pyramid: list[Tensor], lo: int, src: Tensor, dst: Tensor, patch: Tensor,
+               start: Tensor) -> LKTrack:
+        """LK of the given edges from ``start`` (1/4-res px) in the pyramids of slots ``lo..``; 1/4-res px out."""
         uv = self._to_lk(graph.patch_uv.reshape(-1, 2)[patch])
         track = lk_track_fb(pyramid, pyramid, src - lo, dst - lo, uv, self._to_lk(start), radius=self.radius,
                             num_iters=self.num_iters, fb_sigma_px=self.fb_sigma_px * 4 / self.lk_scale,
@@ -199,11 +198,14 @@ class LKOperator:
         target, weight, init, residual = target.clone(), weight.clone(), init.clone(), residual.clone()
         if bool(redo.any()):
             start = self._chained_start(graph, src_idx, dst_idx, patch_idx, coords, target, weight, redo)
+            lo = int(torch.minimum(src_idx[redo].min(), dst_idx[redo].min()))
+            pyramid = [torch.stack([graph.payload[s][lvl] for s in range(lo, graph.n)])
+                       for lvl in range(self.num_levels)]
             gaps = (dst_idx - src_idx).abs()
             for gap in torch.unique(gaps[redo]).tolist():
                 sel = torch.nonzero(redo & (gaps == gap)).squeeze(-1)
                 first = start(sel)
-                track = self._track(graph, src_idx[sel], dst_idx[sel], patch_idx[sel], first)
+                track = self._track(graph, pyramid, lo, src_idx[sel], dst_idx[sel], patch_idx[sel], first)
                 target[sel], weight[sel], init[sel] = track.dst_uv, track.weight, coords[sel]
                 residual[sel] = track.residual
                 self.tracked_edges += int(sel.numel())
