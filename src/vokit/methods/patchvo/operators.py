@@ -110,7 +110,7 @@ class LKOperator:
 
     name = "lk"
 
-    def __init__(self, num_levels: int = 4, num_iters: int = 6, fb_sigma_px: float = 0.5,
+    def __init__(self, num_levels: int = 3, num_iters: int = 4, fb_sigma_px: float = 0.5,
                  retrack_px: float = 1.0, lk_scale: int = 2, interpolation: Interpolation = "bilinear",
                  radius: int = 2, robust_px: float = 0.0, max_gap: int | None = None) -> None:
         if lk_scale not in (1, 2, 4):
