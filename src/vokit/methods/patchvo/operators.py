@@ -25,7 +25,7 @@ from torch import Tensor
 
 from vokit.geometry.lie import se3_act, se3_inverse
 from vokit.methods.patchvo.graph import PatchGraph
-from vokit.solvers.lk import Interpolation, LKTrack, image_pyramid, lk_track_fb
+from vokit.solvers.lk import Interpolation, LKTrack, image_pyramid, lk_track_fb, sample_image
 
 LUMA = (0.299, 0.587, 0.114)
 
@@ -106,13 +106,15 @@ class LKOperator:
             of the distance r between the track and the current reprojection (1/4-res pixels), so tracks that
             disagree with the current geometry count less (the learned operator learns this; LK cannot).
         max_gap: edges spanning more frames than this are not tracked (zero weight); None tracks all.
+        ncc_sigma: if positive, the confidence is multiplied by ``exp(-(rho / ncc_sigma)^2)`` with rho the track's
+            RMS photometric residual over the standard deviation of its template window.
     """
 
     name = "lk"
 
     def __init__(self, num_levels: int = 3, num_iters: int = 4, fb_sigma_px: float = 0.5,
                  retrack_px: float = 1.0, lk_scale: int = 2, interpolation: Interpolation = "bilinear",
-                 radius: int = 2, robust_px: float = 0.0, max_gap: int | None = None) -> None:
+                 radius: int = 2, robust_px: float = 0.0, max_gap: int | None = None, ncc_sigma: float = 0.0) -> None:
         if lk_scale not in (1, 2, 4):
             raise ValueError(f"lk_scale must be 1, 2 or 4, got {lk_scale}")
         self.num_levels = num_levels
@@ -124,6 +126,7 @@ class LKOperator:
         self.radius = radius
         self.robust_px = robust_px
         self.max_gap = max_gap
+        self.ncc_sigma = ncc_sigma
         self.tracked_edges = 0  # edges tracked so far (a cost counter for benchmarks)
 
     def frame_payload(self, frame: PreparedFrame, patch_uv: Tensor | None = None) -> list[Tensor]:
@@ -146,8 +149,18 @@ class LKOperator:
         track = lk_track_fb(pyramid, pyramid, src - lo, dst - lo, uv, self._to_lk(start), radius=self.radius,
                             num_iters=self.num_iters, fb_sigma_px=self.fb_sigma_px * 4 / self.lk_scale,
                             interpolation=self.interpolation)
+        weight = track.weight
+        if self.ncc_sigma > 0:
+            # residual relative to the template's own contrast: a track stuck on the wrong spot of a textured
+            # window leaves a residual comparable to that contrast, a correct one a small fraction of it
+            offsets = torch.arange(-self.radius, self.radius + 1, dtype=uv.dtype)
+            dv, du = torch.meshgrid(offsets, offsets, indexing="ij")
+            win = uv[:, None] + torch.stack([du, dv], -1).reshape(1, -1, 2)
+            contrast = sample_image(pyramid[0], src - lo, win, self.interpolation).std(dim=1)
+            ratio = track.residual / contrast.clamp_min(1e-4)
+            weight = weight * torch.exp(-(ratio / self.ncc_sigma).square())[:, None]
         return LKTrack(self._from_lk(track.dst_uv), track.valid, track.residual, track.fb_error * self.lk_scale / 4,
-                       track.weight)
+                       weight)
 
     def _chained_start(self, graph: PatchGraph, src: Tensor, dst: Tensor, patch: Tensor, coords: Tensor,
                        target: Tensor, weight: Tensor, redo: Tensor) -> "Callable[[Tensor], Tensor]":

@@ -49,6 +49,7 @@ class PatchVOConfig:
         lk_robust_px: Cauchy scale (1/4-res px) of the LK operator's down-weighting of tracks far from the current
             reprojection; 0 disables [vokit] (0.5: on the synthetic world it halved the ATE of both scenes).
         lk_max_gap: the LK operator leaves edges spanning more frames than this at zero weight; None: all [vokit].
+        lk_ncc_sigma: scale of the LK operator's residual-over-contrast down-weighting; 0 disables [vokit].
         lk_interpolation: LK image sampling, ``"bilinear"`` (4x cheaper) or ``"bicubic"`` [vokit].
     """
 
@@ -74,6 +75,7 @@ class PatchVOConfig:
     lk_radius: int = 2
     lk_robust_px: float = 0.5
     lk_max_gap: int | None = None
+    lk_ncc_sigma: float = 0.0
     lk_interpolation: Literal["bilinear", "bicubic"] = "bilinear"
 
 
