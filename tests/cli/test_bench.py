@@ -69,3 +69,14 @@ def test_bench_refuses_a_foreign_benchmarks_module(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "benchmarks", foreign)
     with pytest.raises(VokitError, match="different module named 'benchmarks'"):
         bench.load_benchmark("ba")
+
+
+def test_bench_vo_writes_table_and_json(tmp_path, capsys):
+    out = tmp_path / "vo"
+    rc = bench.main(["vo", "--sizes", "48x64", "--presets", "fast", "--frames", "10", "--out", str(out)])
+    assert rc == 0
+    data = json.loads((out / "vo.json").read_text())
+    (row,) = data["rows"]
+    assert row["operator"] == "lk" and row["fps"] > 0 and row["ms_per_frame"]["operator"] > 0
+    assert "| 48x64 | fast | lk |" in (out / "vo.md").read_text()
+    assert "frames/s" not in capsys.readouterr().err

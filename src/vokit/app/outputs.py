@@ -154,8 +154,8 @@ class EvaluationAccumulator:
         s = self.sequence
         need_mask = s.has_motion_mask and (s.has_depth or self.with_flow or self.with_mask)
         mask = s.motion_mask(frame.index) if need_mask else None
-        gt_depth = s.depth(frame.index) if s.has_depth else None
-        if gt_depth is not None:
+        gt_depth = s.depth(frame.index) if s.has_depth and frame.depth is not None else None
+        if gt_depth is not None and frame.depth is not None:
             from vokit.metrics import constant_depth_metrics, eigen_depth_metrics
 
             gt = torch.where(gt_depth < EVAL_MAX_DEPTH_M, gt_depth, 0.0)
@@ -248,7 +248,8 @@ def evaluate_prediction(
     empty = torch.empty(3, 0, 0)
     for k in range(n):
         acc.add(FrameResult(
-            position=k, index=int(prediction.indices[k]), image=empty, depth=prediction.depth[k],
+            position=k, index=int(prediction.indices[k]), image=empty,
+            depth=None if prediction.depth is None else prediction.depth[k],
             flow_to_next=None if prediction.flow is None or k >= n - 1 else prediction.flow[k],
             motion_mask=None if prediction.motion_mask is None else prediction.motion_mask[k],
         ))
@@ -387,14 +388,16 @@ class FrameWriter:
 
         out, k = self.out, frame.position
         with self._lock:
-            if self._inv_depth_max is None:
+            if self._inv_depth_max is None and frame.depth is not None:
                 self._inv_depth_max = inv_depth_range(frame.depth)
             inv_depth_max = self._inv_depth_max
             if k in self.panel_positions:
                 self.panel_images[k] = frame.image
         stem = f"{k:06d}.png"
-        too_far = write_depth_png(out / "depth" / stem, frame.depth, DEPTH_PNG_UNITS, compress_level=1)
-        save_rgb(out / "depth_preview" / stem, depth_preview(frame.depth, inv_depth_max or None))
+        too_far = 0
+        if frame.depth is not None:  # methods without dense depth (patchvo) write no depth files
+            too_far = write_depth_png(out / "depth" / stem, frame.depth, DEPTH_PNG_UNITS, compress_level=1)
+            save_rgb(out / "depth_preview" / stem, depth_preview(frame.depth, inv_depth_max or None))
         if frame.flow_to_next is not None:
             save_rgb(out / "flow_preview" / stem, flow_to_color(frame.flow_to_next))
         if frame.motion_mask is not None:
@@ -432,10 +435,11 @@ def write_panel(path: Path, sequence: FrameSequence, prediction: SequencePredict
     from vokit.methods.panels import depth_preview, flow_to_color, inv_depth_range, mask_overlay
 
     rows: list[list[Tensor | None]] = []
-    labels = ["image", "depth"]
+    has_depth = prediction.depth is not None
+    labels = ["image", "depth"] if has_depth else ["image"]
     has_flow = prediction.flow is not None
     has_mask = prediction.motion_mask is not None
-    if sequence.has_depth:
+    if sequence.has_depth and has_depth:
         labels.append("depth GT")
     if has_flow:
         labels += ["flow", "flow GT"] if sequence.has_flow else ["flow"]
@@ -446,10 +450,12 @@ def write_panel(path: Path, sequence: FrameSequence, prediction: SequencePredict
     for k in panel_frames(n):
         index = int(prediction.indices[k])
         image = images[k] if k in images else sequence.image(index)
-        depth = prediction.depth[k].double()
         tiles: list[Tensor | None] = [image]
-        gt_depth = sequence.depth(index)
-        if gt_depth is not None:
+        gt_depth = sequence.depth(index) if has_depth else None
+        depth = prediction.depth[k].double() if prediction.depth is not None else None
+        if depth is None:
+            pass
+        elif gt_depth is not None:
             gt = gt_depth.double()
             ok = gt > 0
             ratio = float(gt[ok].median() / depth[ok].median()) if bool(ok.any()) else 1.0

@@ -34,7 +34,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -238,6 +238,25 @@ class RunJob:
     exports: ExportOptions = field(default_factory=ExportOptions)
 
 
+def _weightless_model(method: str | None, weights: str | Path | None, operator: str | None) -> LoadedModel | None:
+    """A model that needs no checkpoint, or None.
+
+    That is a method offering ``untrained_model``, run with an operator that uses no weights (patchvo
+    ``--operator lk``), when no weights are given and none are shipped.
+    """
+    if method is None or weights is not None or shipped_weights_path(method).is_file():
+        return None
+    make = getattr(registry.get_method(method), "untrained_model", None)
+    if make is None or operator == "learned":
+        return None
+    from vokit.engine.configs import ExperimentConfig
+
+    config = ExperimentConfig()
+    config = replace(config, model=replace(config.model, method=method))
+    return LoadedModel(model=make() if operator is None else make(operator), config=config, weights=Path("none"),
+                       step=0)
+
+
 def load_model(
     method: str | None, weights: str | Path | None, device: str | torch.device = "cpu"
 ) -> LoadedModel:
@@ -417,6 +436,10 @@ def _execute(job: RunJob, baselines: Sequence[RunResult] = ()) -> RunResult:
                          "unusable on this sequence (nothing after the frame files was written)", loaded.weights)
     write_tum_trajectory(out / "trajectory_tum.txt", prediction.timestamps, prediction.world_from_cam)
     write_kitti_trajectory(out / "trajectory_kitti.txt", prediction.world_from_cam)
+    if prediction.points_world is not None:  # sparse methods (patchvo): their 3-D points, world frame
+        from vokit.data.writers import write_ply
+
+        write_ply(out / "points.ply", prediction.points_world, prediction.point_colors)
     evaluation = evaluator.finish(prediction)
     if exports is not None:
         trajectory = None if evaluation is None else evaluation.trajectory
@@ -524,6 +547,7 @@ def run_sequence(
     rerun: str | Path | None = None,
     rerun_spawn: bool = False,
     colmap: str | Path | None = None,
+    operator: str | None = None,
 ) -> RunResult:
     """``vokit run``: depth, trajectory (and flow, motion masks) of a sequence, written with a report.
 
@@ -548,6 +572,8 @@ def run_sequence(
         rerun: also write a rerun recording to this ``.rrd`` file (needs ``pip install 'vokit[viz]'``).
         rerun_spawn: also stream to a live rerun viewer (needs the extra and a display).
         colmap: also write a COLMAP text model (and the images as the run saw them) to this folder.
+        operator: the update operator of a method that has one (patchvo: ``lk`` needs no weights, ``learned``
+            does); None keeps the model's own.
 
     Returns:
         The :class:`RunResult`.
@@ -568,7 +594,12 @@ def run_sequence(
         raise VokitError("give --method or --weights")
     folder = prepare_output_dir(out, overwrite)
     try:
-        loaded = load_model(method, weights, dev)
+        loaded = _weightless_model(method, weights, operator) or load_model(method, weights, dev)
+        if operator is not None:
+            if not hasattr(loaded.model, "operator"):
+                raise VokitError(f"--operator applies to methods with an update operator (patchvo), not "
+                                 f"{loaded.method}")
+            setattr(loaded.model, "operator", operator)  # noqa: B010 (nn.Module attributes are typed as tensors)
         synthetic_frames = 100 if max_frames is None else max_frames * stride
         sequence, fmt = open_source(source, format, calib, synthetic_frames=synthetic_frames,
                                     calib_override=calib_override)

@@ -20,6 +20,7 @@ from vokit.errors import VokitError
 
 BENCHMARKS: dict[str, str] = {
     "ba": "one BA Gauss-Newton iteration: vokit vs dense torch vs scipy sparse",
+    "vo": "patchvo frames/s and per-stage time per preset, operator and image size",
 }
 
 

@@ -43,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--format", choices=FORMATS, default=None, help="reader to use (default: detected)")
     parser.add_argument("--weights", type=Path, default=None,
                         help="checkpoint file or training run folder (default: the shipped <method>-synthetic.pt)")
+    parser.add_argument("--operator", default=None, choices=("lk", "learned"),
+                        help="patchvo's update operator: lk (classical, needs no weights; the default without "
+                             "--weights) or learned (needs --weights)")
     parser.add_argument("--out", type=Path, default=None, help="run folder (default: runs/run-<method>-<name>-<time>)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     parser.add_argument("--stride", type=integer, default=1, help="use every N-th frame (default 1)")
@@ -102,6 +105,7 @@ def main(argv: list[str]) -> int:
         rerun=args.rerun,
         rerun_spawn=args.rerun_spawn,
         colmap=args.colmap,
+        operator=args.operator,
     )
     if args.calib_override and args.calib is None:
         print("note: --calib-override without --calib changes nothing")

@@ -179,10 +179,11 @@ class ClipDataset(Dataset[tuple[Clip, Tensor]]):
         frame = self._cache.get(key)
         if frame is None:
             full = self.data.sequences[seq][index]
-            # depth and flow are not needed for self-supervised training; the motion mask (cheap) feeds the
-            # motion-mask IoU logged during CoopNet training
+            # flow is not needed for training; the motion mask (cheap) feeds the motion-mask IoU logged during
+            # CoopNet training; depth (when the source has it) is patchvo's supervision (METHODS.md 4.5)
             frame = _resized(Frame(full.image, full.intrinsics, full.timestamp, full.index, full.world_from_cam,
-                                   motion_mask=full.motion_mask), self.config.height, self.config.width)
+                                   depth=full.depth, motion_mask=full.motion_mask), self.config.height,
+                             self.config.width)
             if self.config.cache_frames:
                 self._cache[key] = frame
         return frame
@@ -193,12 +194,14 @@ class ClipDataset(Dataset[tuple[Clip, Tensor]]):
         frames = [self._frame(seq, start + k * cfg.frame_stride) for k in range(cfg.clip_frames)]
         poses = [f.world_from_cam for f in frames if f.world_from_cam is not None]
         masks = [f.motion_mask for f in frames if f.motion_mask is not None]
+        depths = [f.depth for f in frames if f.depth is not None]
         clip = Clip(
             images=torch.stack([f.image for f in frames]),
             intrinsics=torch.stack([f.intrinsics for f in frames]),
             timestamps=torch.tensor([f.timestamp for f in frames], dtype=torch.float64),
             indices=torch.tensor([f.index for f in frames], dtype=torch.long),
             world_from_cam=torch.stack(poses) if len(poses) == len(frames) else None,
+            depth=torch.stack(depths) if len(depths) == len(frames) else None,
             motion_mask=torch.stack(masks) if len(masks) == len(frames) else None,
         )
         if spec.hflip:
@@ -217,10 +220,12 @@ def _resized(frame: Frame, height: int, width: int) -> Frame:
     image = F.interpolate(frame.image[None], size=(height, width), mode="bilinear", align_corners=False,
                           antialias=True)[0].clamp(0.0, 1.0)
     intrinsics = camera.scale_intrinsics(frame.intrinsics, width / w, height / h)
-    mask = None
+    mask = depth = None
     if frame.motion_mask is not None:
         mask = F.interpolate(frame.motion_mask[None, None].float(), size=(height, width), mode="nearest")[0, 0] > 0.5
-    return Frame(image, intrinsics, frame.timestamp, frame.index, frame.world_from_cam, motion_mask=mask)
+    if frame.depth is not None:
+        depth = F.interpolate(frame.depth[None, None].float(), size=(height, width), mode="nearest")[0, 0]
+    return Frame(image, intrinsics, frame.timestamp, frame.index, frame.world_from_cam, depth=depth, motion_mask=mask)
 
 
 class StepBatchSampler(Sampler[list[ClipSpec]]):

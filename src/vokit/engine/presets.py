@@ -68,10 +68,26 @@ def coopnet_kitti() -> ExperimentConfig:
     )
 
 
+def patchvo_synthetic() -> ExperimentConfig:
+    """Patchvo's learned update operator on the synthetic room, flow + pose losses (METHODS.md section 4.5)."""
+    return ExperimentConfig(
+        preset="patchvo-synthetic",
+        # 7-frame hand-held clips with ground-truth depth and poses; no flips (they would mirror the geometry)
+        data=replace(_SYNTHETIC_DATA, scene="room", height=96, width=128, clip_frames=7, batch_size=1,
+                     hflip_prob=0.0),
+        model=ModelConfig(method="patchvo", width=0.5),
+        loss=LossConfig(),
+        optim=replace(_SYNTHETIC_OPTIM, lr=8e-5),
+        train=_SYNTHETIC_TRAIN,
+        log=LogConfig(),
+    )
+
+
 PRESETS: dict[str, Callable[[], ExperimentConfig]] = {
     "monodepth2-synthetic": monodepth2_synthetic,
     "coopnet-synthetic": coopnet_synthetic,
     "coopnet-kitti": coopnet_kitti,
+    "patchvo-synthetic": patchvo_synthetic,
 }
 
 

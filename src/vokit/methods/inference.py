@@ -115,7 +115,7 @@ class SequencePrediction:
     Attributes:
         indices: the frames' indices in the sequence.
         timestamps: capture times in seconds (float64).
-        depth: z-depth at the sequence's image size.
+        depth: z-depth at the sequence's image size; None for methods without dense depth (patchvo).
         cam_next_from_cam: ``cam_{k+1}_from_cam_k`` for each consecutive pair, SE(3) ``[t, q_xyzw]`` (float64).
         world_from_cam: chained trajectory, frame 0 at the identity, SE(3) ``[t, q_xyzw]`` (float64).
         flow: forward flow of frame k to frame k + 1 in pixels of the sequence's images (with a flow network).
@@ -125,11 +125,13 @@ class SequencePrediction:
             is below the throughput of inference alone).
         network_input_size: (H, W) of the network inputs (padding included).
         patches: per-frame patch centres ``(x, y)`` in pixels of the sequence's images (patch-based methods).
+        points_world: sparse 3-D points in the trajectory's world frame and units (patch-based methods).
+        point_colors: RGB in [0, 1] of each point.
     """
 
     indices: Int[Tensor, " N"]
     timestamps: Float[Tensor, " N"]
-    depth: Float[Tensor, "N H W"]
+    depth: Float[Tensor, "N H W"] | None
     cam_next_from_cam: Float[Tensor, "M 7"]
     world_from_cam: Float[Tensor, "N 7"]
     flow: Float[Tensor, "M H W 2"] | None
@@ -137,6 +139,8 @@ class SequencePrediction:
     frames_per_second: float
     network_input_size: tuple[int, int] = (0, 0)
     patches: Float[Tensor, "N P 2"] | None = None
+    points_world: Float[Tensor, "Q 3"] | None = None
+    point_colors: Float[Tensor, "Q 3"] | None = None
 
 
 @dataclass(frozen=True)
@@ -147,7 +151,7 @@ class FrameResult:
         position: the frame's position in the run (0 .. N - 1).
         index: its index in the sequence.
         image: the decoded RGB image in [0, 1] at the sequence's image size (CPU).
-        depth: predicted z-depth at the image size.
+        depth: predicted z-depth at the image size (None for methods without dense depth).
         flow_to_next: forward flow to the next frame in pixels (None for the last frame or without flow).
         motion_mask: soft moving-object mask in [0, 1] (None without flow).
     """
@@ -155,7 +159,7 @@ class FrameResult:
     position: int
     index: int
     image: Float[Tensor, "3 H W"]
-    depth: Float[Tensor, "H W"]
+    depth: Float[Tensor, "H W"] | None
     flow_to_next: Float[Tensor, "H W 2"] | None
     motion_mask: Float[Tensor, "H W"] | None
 

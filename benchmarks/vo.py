@@ -1,0 +1,65 @@
+"""``vokit bench vo``: frames per second of the patchvo loop per preset, operator and image size, with stage times.
+
+    vokit bench vo                                  # lk, default and fast, 240x320 and 480x640; runs/bench/vo/
+    vokit bench vo --operators lk learned --frames 40 --out runs/bench/vo
+    python benchmarks/vo.py --sizes 240x320 --presets fast --frames 20
+
+Frames come from the synthetic room (rendered once, decoded before timing), so the numbers are the loop's own:
+resizing and patch drawing (``prepare``, ``patchify``), the operator, BA and graph bookkeeping. ``end to end``
+divides the frames by the loop's wall time. The learned operator runs an untrained network of the default size
+(its cost does not depend on the weights). Threads: whatever torch uses (set ``OMP_NUM_THREADS``).
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from vokit.data.synthetic import make_sequence
+from vokit.methods.patchvo import run_patchvo
+from vokit.methods.patchvo.learned import PatchVONet
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--operators", nargs="+", default=["lk"])
+    p.add_argument("--presets", nargs="+", default=["default", "fast"])
+    p.add_argument("--sizes", nargs="+", default=["240x320", "480x640"])
+    p.add_argument("--frames", type=int, default=60)
+    p.add_argument("--cache", default=None)
+    p.add_argument("--out", default="runs/bench/vo", help="folder for vo.json and vo.md")
+    args = p.parse_args(argv)
+    rows = []
+    head = f"{'size':>8} {'preset':<8} {'operator':<8} {'fps':>6}  per-frame ms: prepare patchify operator ba graph"
+    md = ["| size | preset | operator | frames/s | prepare ms | patchify ms | operator ms | BA ms | graph ms |",
+          "|---|---|---|---|---|---|---|---|---|"]
+    print(f"patchvo speed, {args.frames} frames of the synthetic room, {torch.get_num_threads()} torch threads")
+    print(head + "\n" + "-" * len(head), flush=True)
+    for size in args.sizes:
+        h, w = (int(x) for x in size.split("x"))
+        seq = make_sequence("room", n_frames=args.frames, seed=1000, height=h, width=w, cache_dir=args.cache)
+        images = [seq.image(i) for i in range(len(seq))]  # decode once, outside the timing
+        seq._load_image = lambda i, images=images: images[i]  # type: ignore[method-assign]
+        for preset in args.presets:
+            for op in args.operators:
+                model = PatchVONet() if op == "learned" else None
+                res = run_patchvo(seq, op, preset, model=model, max_pixels=h * w)
+                t = {k: 1000 * v / args.frames for k, v in res.timings_s.items()}
+                rows.append({"size": size, "preset": preset, "operator": op, "fps": res.frames_per_second,
+                             "ms_per_frame": t})
+                stages = [f"{t.get(k, 0.0):.1f}" for k in ("prepare", "patchify", "operator", "ba", "graph")]
+                print(f"{size:>8} {preset:<8} {op:<8} {res.frames_per_second:>6.2f}  " + " ".join(stages), flush=True)
+                md.append(f"| {size} | {preset} | {op} | {res.frames_per_second:.2f} | " + " | ".join(stages) + " |")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    meta = {"threads": torch.get_num_threads(), "frames": args.frames, "command": " ".join(["vokit bench vo", *argv])}
+    (out / "vo.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+    (out / "vo.md").write_text("\n".join(md) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

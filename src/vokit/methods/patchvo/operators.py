@@ -1,0 +1,298 @@
+"""Update operators of the patchvo loop: what turns the current reprojections into BA targets and confidences.
+
+Every operator maps the edges of the patch graph, with each patch centre reprojected into its target frame
+(``coords``, 1/4-resolution pixels), to a target pixel and a per-axis confidence per edge (METHODS.md sections
+3.1 and 4.3). The loop never looks inside: it asks an operator for a per-frame **payload** when a frame arrives
+and for targets at each update call.
+
+- :class:`LKOperator` (``lk``, METHODS.md 4.4a): pyramidal Lucas-Kanade of each patch's 3x3 window on the
+  1/4-resolution grey image, initialised at the reprojection; confidence from the forward-backward check. No
+  training. An edge's track is cached and redone only when its reprojection has moved by more than
+  ``retrack_px`` since the last track (LK's answer barely depends on its start once it converges).
+- :class:`OracleOperator` (``oracle``, tests): the exact reprojection of each patch centre under ground-truth
+  depth and poses; drives BA to the ground truth up to scale, which tests the whole loop without training.
+- The learned operator (``learned``) lives in :mod:`vokit.methods.patchvo.learned`.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+import torch.nn.functional as F
+from jaxtyping import Float
+from torch import Tensor
+
+from vokit.geometry.lie import se3_act, se3_inverse
+from vokit.methods.patchvo.graph import PatchGraph
+from vokit.solvers.lk import Interpolation, LKTrack, image_pyramid, lk_track_fb, sample_image
+
+LUMA = (0.299, 0.587, 0.114)
+
+
+@dataclass(frozen=True)
+class PreparedFrame:
+    """One input frame at the working resolution, as the loop and the operators see it.
+
+    Attributes:
+        image: RGB in [0, 1] at the working resolution ``(H, W)``, both multiples of 4.
+        gray4: grey image average-pooled by 4, ``(H / 4, W / 4)``, in [0, 1].
+        intrinsics4: ``(fx, fy, cx, cy)`` of the 1/4-resolution pixel grid (exact pooling rule
+            ``c' = (c + 0.5) / 4 - 0.5``).
+        world_from_cam: ground-truth pose ``[t, q_xyzw]`` (metres) when known.
+        depth4: ground-truth z-depth at the 1/4-resolution pixel centres (metres, 0 = invalid) when known.
+    """
+
+    image: Float[Tensor, "3 H W"]
+    gray4: Float[Tensor, "h w"]
+    intrinsics4: Float[Tensor, "4"]
+    world_from_cam: Float[Tensor, "7"] | None = None
+    depth4: Float[Tensor, "h w"] | None = None
+
+
+@dataclass(frozen=True)
+class OperatorOutput:
+    """Targets of one operator call.
+
+    Attributes:
+        target: target pixel of each edge's patch centre in its destination frame (1/4 resolution).
+        weight: per-axis confidence in [0, 1].
+        state: per-edge tensors to store on the graph (replacing those of the same key).
+    """
+
+    target: Float[Tensor, "E 2"]
+    weight: Float[Tensor, "E 2"]
+    state: dict[str, Tensor]
+
+
+@runtime_checkable
+class PatchOperator(Protocol):
+    """What the VO loop needs from an operator."""
+
+    name: str
+
+    def frame_payload(self, frame: PreparedFrame, patch_uv: Tensor | None = None) -> Any:
+        """Per-frame data kept on the graph with the frame (pyramids, features, ground truth).
+
+        ``patch_uv`` holds the frame's patch centres (1/4-resolution pixels), for operators that keep per-patch
+        features.
+        """
+        ...
+
+    def update(self, graph: PatchGraph, src_idx: Tensor, dst_idx: Tensor, patch_idx: Tensor,
+               coords: Tensor, state: dict[str, Tensor]) -> OperatorOutput:
+        """Targets and confidences for the given edges, reprojected at ``coords``."""
+        ...
+
+
+class LKOperator:
+    """The classical operator: pyramidal LK with a forward-backward confidence (METHODS.md 4.4a).
+
+    LK runs on the grey image at ``1 / lk_scale`` of the working resolution (2: half, 4: the patch grid itself)
+    with a ``(2 radius + 1)^2`` window of :func:`vokit.solvers.lk.lk_track_fb`; coordinates map between that grid
+    and the 1/4-resolution patch grid by the exact pooling rule ``u' = (u + 0.5) s - 0.5``.
+
+    Args:
+        num_levels: pyramid levels.
+        num_iters: Gauss-Newton iterations per level.
+        fb_sigma_px: round-trip error (1/4-res pixels) at which the confidence is ``exp(-1)``.
+        retrack_px: an edge is tracked when created and re-tracked only when its reprojection has moved more than
+            this (1/4-res pixels) since its last track; 0 re-tracks every edge at every call.
+        lk_scale: 2 or 4, the LK image's downsampling from the working resolution.
+        interpolation: ``"bilinear"`` (4x cheaper) or ``"bicubic"`` (less biased), see :mod:`vokit.solvers.lk`.
+        radius: LK window half-size at the LK resolution; 2 at half resolution covers the 3x3 patch's footprint
+            on the 1/4-resolution grid (12 x 12 working pixels against 10 x 10).
+        robust_px: if positive, the confidence is multiplied by the Cauchy weight ``1 / (1 + (r / robust_px)^2)``
+            of the distance r between the track and the current reprojection (1/4-res pixels), so tracks that
+            disagree with the current geometry count less (the learned operator learns this; LK cannot).
+        max_gap: edges spanning more frames than this are not tracked (zero weight); None tracks all.
+        ncc_sigma: if positive, the confidence is multiplied by ``exp(-(rho / ncc_sigma)^2)`` with rho the track's
+            RMS photometric residual over the standard deviation of its template window.
+    """
+
+    name = "lk"
+
+    def __init__(self, num_levels: int = 3, num_iters: int = 4, fb_sigma_px: float = 0.5,
+                 retrack_px: float = 1.0, lk_scale: int = 2, interpolation: Interpolation = "bilinear",
+                 radius: int = 2, robust_px: float = 0.0, max_gap: int | None = None, ncc_sigma: float = 0.0) -> None:
+        if lk_scale not in (1, 2, 4):
+            raise ValueError(f"lk_scale must be 1, 2 or 4, got {lk_scale}")
+        self.num_levels = num_levels
+        self.num_iters = num_iters
+        self.fb_sigma_px = fb_sigma_px
+        self.retrack_px = retrack_px
+        self.lk_scale = lk_scale
+        self.interpolation: Interpolation = interpolation
+        self.radius = radius
+        self.robust_px = robust_px
+        self.max_gap = max_gap
+        self.ncc_sigma = ncc_sigma
+        self.tracked_edges = 0  # edges tracked so far (a cost counter for benchmarks)
+
+    def frame_payload(self, frame: PreparedFrame, patch_uv: Tensor | None = None) -> list[Tensor]:
+        """The grey pyramid of the frame at ``1 / lk_scale``, finest level first."""
+        gray = (frame.image * torch.tensor(LUMA, dtype=frame.image.dtype)[:, None, None]).sum(0)
+        if self.lk_scale > 1:
+            gray = F.avg_pool2d(gray[None, None], self.lk_scale)[0, 0]
+        return [level[0] for level in image_pyramid(gray[None], self.num_levels)]
+
+    def _to_lk(self, uv4: Tensor) -> Tensor:
+        return (uv4 + 0.5) * (4 / self.lk_scale) - 0.5
+
+    def _from_lk(self, uv: Tensor) -> Tensor:
+        return (uv + 0.5) * (self.lk_scale / 4) - 0.5
+
+    def _track(self, graph: PatchGraph, pyramid: list[Tensor], lo: int, src: Tensor, dst: Tensor, patch: Tensor,
+               start: Tensor) -> LKTrack:
+        """LK of the given edges from ``start`` (1/4-res px) in the pyramids of slots ``lo..``; 1/4-res px out."""
+        uv = self._to_lk(graph.patch_uv.reshape(-1, 2)[patch])
+        track = lk_track_fb(pyramid, pyramid, src - lo, dst - lo, uv, self._to_lk(start), radius=self.radius,
+                            num_iters=self.num_iters, fb_sigma_px=self.fb_sigma_px * 4 / self.lk_scale,
+                            interpolation=self.interpolation)
+        weight = track.weight
+        if self.ncc_sigma > 0:
+            # residual relative to the template's own contrast: a track stuck on the wrong spot of a textured
+            # window leaves a residual comparable to that contrast, a correct one a small fraction of it
+            offsets = torch.arange(-self.radius, self.radius + 1, dtype=uv.dtype)
+            dv, du = torch.meshgrid(offsets, offsets, indexing="ij")
+            win = uv[:, None] + torch.stack([du, dv], -1).reshape(1, -1, 2)
+            contrast = sample_image(pyramid[0], src - lo, win, self.interpolation).std(dim=1)
+            ratio = track.residual / contrast.clamp_min(1e-4)
+            weight = weight * torch.exp(-(ratio / self.ncc_sigma).square())[:, None]
+        return LKTrack(self._from_lk(track.dst_uv), track.valid, track.residual, track.fb_error * self.lk_scale / 4,
+                       weight)
+
+    def _chained_start(self, graph: PatchGraph, src: Tensor, dst: Tensor, patch: Tensor, coords: Tensor,
+                       target: Tensor, weight: Tensor, redo: Tensor) -> "Callable[[Tensor], Tensor]":
+        """Where to start each edge's track: chained from the same patch's edge one frame nearer its host.
+
+        For edge (k, j) with neighbour (k, j - s), s the sign of ``j - i``, whose track is confident, the start
+        is that track plus the reprojection's step from j - s to j, so LK only searches the one-frame residual
+        instead of the whole error of a reprojection that may be far off (a new patch's depth is a median guess).
+        Otherwise the start is the reprojection. Tracks are done in order of increasing gap, so a neighbour
+        re-tracked in this call is used with its new result (the returned function reads ``target`` live).
+        """
+        n = graph.n + 1
+        key = patch * n + dst
+        order = torch.argsort(key)
+        sorted_key = key[order]
+        nb_key = patch * n + (dst - torch.sign(dst - src))
+        pos = torch.searchsorted(sorted_key, nb_key).clamp(max=key.numel() - 1)
+        found = sorted_key[pos] == nb_key
+        nb = order[pos]
+        nb_self = dst - torch.sign(dst - src) == src
+
+        def start(sel: Tensor) -> Tensor:
+            e = nb[sel]
+            usable = found[sel] & ~nb_self[sel] & (weight[e].amin(-1) > 0.5)
+            chained = target[e] + coords[sel] - coords[e]
+            return torch.where(usable[:, None], chained, coords[sel])
+
+        return start
+
+    def update(self, graph: PatchGraph, src_idx: Tensor, dst_idx: Tensor, patch_idx: Tensor,
+               coords: Tensor, state: dict[str, Tensor]) -> OperatorOutput:
+        """Track new (or moved) edges, reuse the cached tracks of the others; untracked edges get zero weight."""
+        init = state.get("lk_init", torch.zeros_like(coords))
+        target = state.get("lk_target", coords.clone())
+        weight = state.get("lk_weight", torch.zeros_like(coords))
+        residual = state.get("lk_residual", torch.zeros_like(coords[:, 0]))
+        # new edges arrive with zero-filled state: "lk_done" False
+        done = state.get("lk_done", torch.zeros_like(src_idx, dtype=torch.bool))
+        redo = ~done
+        if self.retrack_px > 0:
+            redo = redo | ~((coords - init).abs().amax(-1) <= self.retrack_px)
+        else:
+            redo = torch.ones_like(done)
+        tracked = src_idx != dst_idx
+        if self.max_gap is not None:
+            tracked = tracked & ((dst_idx - src_idx).abs() <= self.max_gap)
+        redo = redo & tracked
+        target, weight, init, residual = target.clone(), weight.clone(), init.clone(), residual.clone()
+        if bool(redo.any()):
+            start = self._chained_start(graph, src_idx, dst_idx, patch_idx, coords, target, weight, redo)
+            lo = int(torch.minimum(src_idx[redo].min(), dst_idx[redo].min()))
+            pyramid = [torch.stack([graph.payload[s][lvl] for s in range(lo, graph.n)])
+                       for lvl in range(self.num_levels)]
+            gaps = (dst_idx - src_idx).abs()
+            for gap in torch.unique(gaps[redo]).tolist():
+                sel = torch.nonzero(redo & (gaps == gap)).squeeze(-1)
+                first = start(sel)
+                track = self._track(graph, pyramid, lo, src_idx[sel], dst_idx[sel], patch_idx[sel], first)
+                target[sel], weight[sel], init[sel] = track.dst_uv, track.weight, coords[sel]
+                residual[sel] = track.residual
+                self.tracked_edges += int(sel.numel())
+        target = torch.where(tracked[:, None], target, coords)
+        weight = torch.where(tracked[:, None], weight, torch.zeros_like(weight))
+        done = done | redo
+        state = {"lk_init": init, "lk_target": target, "lk_weight": weight, "lk_done": done, "lk_residual": residual}
+        if self.robust_px > 0:
+            dist = (target - coords).norm(dim=-1, keepdim=True)
+            weight = weight / (1 + (dist / self.robust_px).square())
+        return OperatorOutput(target, weight, state)
+
+
+class OracleOperator:
+    """Ground-truth correspondences: each patch centre reprojected with true depth and poses (for tests).
+
+    Args:
+        noise_px: standard deviation of Gaussian noise added to the targets (1/4-res pixels).
+        generator: generator for the noise.
+    """
+
+    name = "oracle"
+
+    def __init__(self, noise_px: float = 0.0, generator: torch.Generator | None = None) -> None:
+        self.noise_px = noise_px
+        self.generator = generator
+
+    def frame_payload(self, frame: PreparedFrame, patch_uv: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """``(world_from_cam, depth4, intrinsics4)`` of the frame."""
+        if frame.world_from_cam is None or frame.depth4 is None:
+            raise ValueError("the oracle operator needs ground-truth poses and depth")
+        return frame.world_from_cam.double(), frame.depth4, frame.intrinsics4.double()
+
+    def update(self, graph: PatchGraph, src_idx: Tensor, dst_idx: Tensor, patch_idx: Tensor,
+               coords: Tensor, state: dict[str, Tensor]) -> OperatorOutput:
+        """The true target of every edge; weight 1 where the true point is visible in front of the target."""
+        uv = graph.patch_uv.reshape(-1, 2)[patch_idx].double()
+        src_pose = torch.stack([graph.payload[int(s)][0] for s in range(graph.n)])
+        depth = torch.stack([graph.payload[int(s)][1] for s in range(graph.n)])
+        fx, fy, cx, cy = graph.payload[0][2].unbind(-1)
+        h, w = depth.shape[-2:]
+        col = uv[:, 0].round().long().clamp(0, w - 1)
+        row = uv[:, 1].round().long().clamp(0, h - 1)
+        z = depth[src_idx, row, col].double()
+        pts_src = torch.stack([(uv[:, 0] - cx) / fx * z, (uv[:, 1] - cy) / fy * z, z], dim=-1)
+        pts_world = se3_act(src_pose[src_idx], pts_src)
+        pts_dst = se3_act(se3_inverse(src_pose[dst_idx]), pts_world)
+        zd = pts_dst[:, 2]
+        proj = torch.stack([fx * pts_dst[:, 0] / zd.clamp_min(1e-6) + cx, fy * pts_dst[:, 1] / zd.clamp_min(1e-6)
+                            + cy], dim=-1)
+        inside = (proj[:, 0] > -0.5) & (proj[:, 0] < w - 0.5) & (proj[:, 1] > -0.5) & (proj[:, 1] < h - 0.5)
+        ok = (z > 0) & (zd > 0.2 * z) & inside & (src_idx != dst_idx)
+        if self.noise_px > 0:
+            proj = proj + self.noise_px * torch.randn(proj.shape, generator=self.generator, dtype=proj.dtype)
+        target = torch.where(ok[:, None], proj.to(coords), coords)
+        weight = ok[:, None].to(coords).expand(-1, 2).clone()
+        return OperatorOutput(target, weight, {})
+
+
+def pool_depth4(depth: Float[Tensor, "H W"], max_ratio: float = 1.1) -> Float[Tensor, "h w"]:
+    """Ground-truth depth at the 1/4-resolution pixel centres (metres, 0 = invalid).
+
+    1/4-resolution pixel u sits at working pixel ``4 u + 1.5``, the centre of the block's middle 2 x 2 pixels; the
+    depth there is the inverse of their mean inverse depth (exact on a plane, where inverse depth is affine in the
+    pixel coordinates). Invalid where one of them is invalid or where they span a depth edge (largest over
+    smallest above ``max_ratio``).
+    """
+    h, w = depth.shape[0] // 4 * 4, depth.shape[1] // 4 * 4
+    mid = depth[:h, :w].reshape(h // 4, 4, w // 4, 4)[:, 1:3, :, 1:3]
+    near = mid.amin(dim=(1, 3))
+    far = mid.amax(dim=(1, 3))
+    inv = torch.where(mid > 0, 1.0 / mid.clamp_min(1e-9), torch.zeros_like(mid)).mean(dim=(1, 3))
+    ok = (near > 0) & (far <= max_ratio * near)
+    return torch.where(ok, 1.0 / inv.clamp_min(1e-9), torch.zeros_like(inv))
+
+
+__all__ = ["LKOperator", "OperatorOutput", "OracleOperator", "PatchOperator", "PreparedFrame", "pool_depth4"]
