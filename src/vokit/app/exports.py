@@ -143,10 +143,14 @@ class RunExports:
         for k in range(n):
             t = float(prediction.timestamps[k])
             self.recorder.log_pose(k, t, prediction.world_from_cam[k], None if gt is None else gt[k])
-            if prediction.patches is not None:
+            if prediction.patches is not None and prediction.depth is not None:
                 uv, ids = reprojected_patches(prediction.patches, prediction.depth, self.sequence.intrinsics,
                                               prediction.world_from_cam, k)
                 self.recorder.log_patches(k, t, uv, ids)
+            elif prediction.patches is not None:  # sparse methods: the frame's own patches (NaN off keyframes)
+                uv = prediction.patches[k]
+                keep = torch.isfinite(uv).all(-1)
+                self.recorder.log_patches(k, t, uv[keep], torch.nonzero(keep)[:, 0])
 
     def _finish_colmap(self, prediction: SequencePrediction) -> None:
         from vokit.data.colmap import points_from_depth, points_from_patches, write_colmap_text
@@ -155,17 +159,24 @@ class RunExports:
         if sorted(self._written) != list(range(n)):
             raise VokitError(f"COLMAP export: {len(self._written)} frames written for {n} poses")
         assert self.options.colmap is not None
+        intrinsics = self.sequence.intrinsics[:n]
+        names = [frame_name(k) for k in range(n)]
+        if prediction.depth is None:  # sparse methods: their world points, without 2-D observations
+            pts = prediction.points_world
+            colors = None if prediction.point_colors is None or pts is None else \
+                (prediction.point_colors.clamp(0, 1) * 255).round().to(torch.uint8)
+            write_colmap_text(self.options.colmap, intrinsics, self.sequence.image_size, prediction.world_from_cam,
+                              names, pts, colors, [] if pts is None else [[] for _ in range(pts.shape[0])])
+            return
         depths = list(prediction.depth)
         images = _WrittenImages(self.options.colmap / "images", n)  # read back one at a time: memory stays flat
-        intrinsics = self.sequence.intrinsics[:n]
         if prediction.patches is not None:
             points = points_from_patches(prediction.patches, depths, images, intrinsics, prediction.world_from_cam)
         else:
             points = points_from_depth(depths, images, intrinsics, prediction.world_from_cam,
                                        stride=self.options.colmap_stride)
         write_colmap_text(self.options.colmap, intrinsics, self.sequence.image_size, prediction.world_from_cam,
-                          [frame_name(k) for k in range(n)], points.points_world, points.colors,
-                          points.observations)
+                          names, points.points_world, points.colors, points.observations)
 
     def close(self) -> None:
         """Close the rerun recording (idempotent); a failed run still leaves a readable ``.rrd``."""
