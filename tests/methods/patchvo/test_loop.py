@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from vokit.data.synthetic import make_sequence
+from vokit.data.synthetic import make_sequence, split_seed
 from vokit.geometry.lie import se3_compose, se3_inverse, so3_log
 from vokit.methods.patchvo import run_patchvo
 from vokit.metrics.trajectory import absolute_trajectory_error
@@ -50,3 +50,13 @@ def test_unknown_operator_and_learned_without_model_raise() -> None:
         run_patchvo(seq, "nope")
     with pytest.raises(ValueError, match="needs a model"):
         run_patchvo(seq, "learned")
+
+
+def test_lk_beats_the_trivial_trajectories_on_a_synthetic_room() -> None:
+    # test-split room 0 at 120x160, `fast`: LK 0.009-0.010 m against 0.018 m (line) and 0.102 m (static) for seeds
+    # 0 and 1 (measured); the assertion leaves a 1.5x margin below the line
+    seq = make_sequence("room", n_frames=40, seed=split_seed("test", 0), height=120, width=160)
+    res = run_patchvo(seq, "lk", "fast", seed=0)
+    assert seq.world_from_cam is not None
+    cmp = compare_with_trivial(seq.world_from_cam, res.world_from_cam.double(), seq.timestamps, align="sim3")
+    assert cmp.estimate.ate.rmse < min(cmp.static.ate.rmse, cmp.line.ate.rmse) / 1.5
