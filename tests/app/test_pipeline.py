@@ -451,3 +451,14 @@ def test_run_reports_trivial_predictors(coopnet_run: RunResult) -> None:
     html = coopnet_run.report.read_text()
     assert "Beside trivial trajectories" in html and "Depth beside a constant" in html
     assert metrics["verdicts"][0].split(":")[0] in html
+
+
+def test_operator_choice_comes_from_the_method(artifacts: dict[str, Path], tmp_path: Path) -> None:
+    from vokit.methods import registry
+
+    assert registry.get_method("coopnet").operators == () and "lk" in registry.get_method("patchvo").operators
+    assert registry.get_method("coopnet").model_without_weights(None) is None
+    with pytest.raises(VokitError, match="coopnet offers no operator choice"):
+        run_sequence(artifacts["street"], method="coopnet", out=tmp_path / "op", weights=artifacts["coopnet"],
+                     operator="lk", progress=False)
+    assert not (tmp_path / "op").exists()

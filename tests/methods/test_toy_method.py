@@ -76,6 +76,16 @@ class ToyMethod:
     outputs: frozenset[Output] = frozenset({"depth"})
     input_stride = 32
 
+    operators: tuple[str, ...] = ()
+
+    def model_without_weights(self, operator: str | None) -> nn.Module | None:
+        """None: every model of this method needs trained weights."""
+        return None
+
+    def set_operator(self, model: nn.Module, operator: str) -> None:
+        """This method has no operator choice (:attr:`operators` is empty)."""
+        raise ValueError(f"{self.name} has no update operator to choose")
+
     def __init__(self) -> None:
         self.settings_seen: list[ToySettings] = []
 

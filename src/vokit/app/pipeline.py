@@ -241,20 +241,19 @@ class RunJob:
 def _weightless_model(method: str | None, weights: str | Path | None, operator: str | None) -> LoadedModel | None:
     """A model that needs no checkpoint, or None.
 
-    That is a method offering ``untrained_model``, run with an operator that uses no weights (patchvo
-    ``--operator lk``), when no weights are given and none are shipped.
+    That is a method's `Method.model_without_weights` for ``operator``, when no weights are given and none are
+    shipped.
     """
     if method is None or weights is not None or shipped_weights_path(method).is_file():
         return None
-    make = getattr(registry.get_method(method), "untrained_model", None)
-    if make is None or operator == "learned":
+    model = registry.get_method(method).model_without_weights(operator)
+    if model is None:
         return None
     from vokit.engine.configs import ExperimentConfig
 
     config = ExperimentConfig()
     config = replace(config, model=replace(config.model, method=method))
-    return LoadedModel(model=make() if operator is None else make(operator), config=config, weights=Path("none"),
-                       step=0)
+    return LoadedModel(model=model, config=config, weights=Path("none"), step=0)
 
 
 def load_model(
@@ -596,10 +595,11 @@ def run_sequence(
     try:
         loaded = _weightless_model(method, weights, operator) or load_model(method, weights, dev)
         if operator is not None:
-            if not hasattr(loaded.model, "operator"):
-                raise VokitError(f"--operator applies to methods with an update operator (patchvo), not "
-                                 f"{loaded.method}")
-            setattr(loaded.model, "operator", operator)  # noqa: B010 (nn.Module attributes are typed as tensors)
+            chosen = registry.get_method(loaded.method)
+            if operator not in chosen.operators:
+                raise VokitError(f"--operator {operator}: {chosen.name} offers "
+                                 f"{', '.join(chosen.operators) or 'no operator choice'}")
+            chosen.set_operator(loaded.model, operator)
         synthetic_frames = 100 if max_frames is None else max_frames * stride
         sequence, fmt = open_source(source, format, calib, synthetic_frames=synthetic_frames,
                                     calib_override=calib_override)

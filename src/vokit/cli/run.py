@@ -18,7 +18,7 @@ from pathlib import Path
 
 from vokit.cli.options import integer
 from vokit.data.file_io import parse_float
-from vokit.methods.registry import DEFAULT_METHOD, method_names
+from vokit.methods.registry import DEFAULT_METHOD, get_method, method_names
 
 FORMATS = ("kitti-odom", "kitti-raw", "tum", "euroc", "tartanair", "7scenes", "images", "video", "synthetic")
 
@@ -43,9 +43,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--format", choices=FORMATS, default=None, help="reader to use (default: detected)")
     parser.add_argument("--weights", type=Path, default=None,
                         help="checkpoint file or training run folder (default: the shipped <method>-synthetic.pt)")
-    parser.add_argument("--operator", default=None, choices=("lk", "learned"),
-                        help="patchvo's update operator: lk (classical, needs no weights; the default without "
-                             "--weights) or learned (needs --weights)")
+    operators = ", ".join(f"{name}: {' / '.join(get_method(name).operators)}" for name in method_names()
+                          if get_method(name).operators)
+    parser.add_argument("--operator", default=None,
+                        help=f"the update operator of a method that offers a choice ({operators}); an operator "
+                             "that needs no weights runs without --weights")
     parser.add_argument("--out", type=Path, default=None, help="run folder (default: runs/run-<method>-<name>-<time>)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     parser.add_argument("--stride", type=integer, default=1, help="use every N-th frame (default 1)")

@@ -41,6 +41,7 @@ class Method(Protocol):
         settings_type: frozen dataclass of the model and loss settings (every field has a default).
         outputs: the per-frame outputs :meth:`infer` fills (a subset of :data:`OUTPUTS`).
         input_stride: network inputs must have sides that are multiples of this (e.g. 32 for a ResNet encoder).
+        operators: the update operators a run may choose (``vokit run --operator``); empty when there is no choice.
     """
 
     name: str
@@ -48,6 +49,15 @@ class Method(Protocol):
     settings_type: type[Any]
     outputs: frozenset[Output]
     input_stride: int
+    operators: tuple[str, ...]
+
+    def model_without_weights(self, operator: str | None) -> nn.Module | None:
+        """A ready model when ``operator`` (None: the method's default) needs no trained weights, else None."""
+        ...
+
+    def set_operator(self, model: nn.Module, operator: str) -> None:
+        """Make ``model`` run with ``operator`` (one of :attr:`operators`)."""
+        ...
 
     def build_model(self, settings: Any, input_size: tuple[int, int]) -> nn.Module:
         """The model (what a checkpoint holds), built from ``settings`` for training images of ``input_size``."""

@@ -242,6 +242,16 @@ class Monodepth2:
     outputs: frozenset[Output] = frozenset({"depth"})
     input_stride = INPUT_STRIDE
 
+    operators: tuple[str, ...] = ()
+
+    def model_without_weights(self, operator: str | None) -> nn.Module | None:
+        """None: every model of this method needs trained weights."""
+        return None
+
+    def set_operator(self, model: nn.Module, operator: str) -> None:
+        """This method has no operator choice (:attr:`operators` is empty)."""
+        raise ValueError(f"{self.name} has no update operator to choose")
+
     def build_model(self, settings: Monodepth2Settings, input_size: tuple[int, int]) -> Monodepth2Model:
         """A fresh :class:`Monodepth2Model`."""
         return Monodepth2Model(

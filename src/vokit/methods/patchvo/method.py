@@ -210,11 +210,18 @@ class PatchVOMethod:
     settings_type = PatchVOSettings
     outputs: frozenset[Output] = frozenset({"patches"})
     input_stride = 4
+    operators: tuple[str, ...] = ("lk", "learned")
 
-    @staticmethod
-    def untrained_model(operator: str = "lk", preset: str = "default") -> PatchVOModel:
-        """A model for the operators that need no weights (``vokit run --method patchvo`` without ``--weights``)."""
-        return untrained_model(operator, preset)
+    def model_without_weights(self, operator: str | None) -> nn.Module | None:
+        """An untrained model for ``lk`` (the default without weights), None for ``learned``."""
+        return None if operator == "learned" else untrained_model(operator or "lk")
+
+    def set_operator(self, model: nn.Module, operator: str) -> None:
+        """Run ``model`` with ``operator`` (``lk`` ignores the network; ``learned`` uses it)."""
+        assert isinstance(model, PatchVOModel)
+        if operator not in OPERATORS:
+            raise ValueError(f"unknown patchvo operator {operator!r}; choose one of {OPERATORS}")
+        model.operator = operator
 
     def build_model(self, settings: PatchVOSettings, input_size: tuple[int, int]) -> nn.Module:
         """The :class:`PatchVOModel` for training images of ``input_size``."""
