@@ -26,7 +26,7 @@ from vokit.errors import VokitError
 from vokit.methods import registry
 from vokit.methods.batch import ClipBatch, StepOutput
 from vokit.methods.inference import FrameResult, SequencePrediction, run_inference
-from vokit.methods.interface import Method, Output
+from vokit.methods.interface import Method, NoOperatorChoice, Output
 from vokit.nets.pose_net import PoseNet
 
 TOY = "toy-depth"
@@ -69,22 +69,12 @@ class ToyModel(nn.Module):
         return self.min_depth + self.log_depth.exp() * (1.0 + images.mean(dim=1))
 
 
-class ToyMethod:
+class ToyMethod(NoOperatorChoice):
     name = TOY
     description = "a learned constant depth and translation (test only)"
     settings_type = ToySettings
     outputs: frozenset[Output] = frozenset({"depth"})
     input_stride = 32
-
-    operators: tuple[str, ...] = ()
-
-    def model_without_weights(self, operator: str | None) -> nn.Module | None:
-        """None: every model of this method needs trained weights."""
-        return None
-
-    def set_operator(self, model: nn.Module, operator: str) -> None:
-        """This method has no operator choice (:attr:`operators` is empty)."""
-        raise ValueError(f"{self.name} has no update operator to choose")
 
     def __init__(self) -> None:
         self.settings_seen: list[ToySettings] = []

@@ -26,7 +26,7 @@ from vokit.losses.coopnet import (
 from vokit.losses.monodepth2 import disp_to_depth, rigid_reconstruction_errors
 from vokit.methods.batch import ClipBatch, StepOutput
 from vokit.methods.inference import FrameResult, SequencePrediction, run_inference
-from vokit.methods.interface import Output
+from vokit.methods.interface import NoOperatorChoice, Output
 from vokit.methods.monodepth2 import INPUT_STRIDE, Monodepth2Model, fp32_losses, predict_src_from_tgt, source_indices
 from vokit.methods.panels import error_panel, flow_panel, inv_depth_panel, mask_panel
 from vokit.nets.flow_net import FlowNet
@@ -303,7 +303,7 @@ class CoopNetSettings:
         )
 
 
-class CoopNet:
+class CoopNet(NoOperatorChoice):
     """The CoopNet :class:`~vokit.methods.interface.Method`: depth + pose + flow co-training (METHODS.md section 8)."""
 
     name = "coopnet"
@@ -311,16 +311,6 @@ class CoopNet:
     settings_type = CoopNetSettings
     outputs: frozenset[Output] = frozenset({"depth", "flow", "motion_mask"})
     input_stride = INPUT_STRIDE
-
-    operators: tuple[str, ...] = ()
-
-    def model_without_weights(self, operator: str | None) -> nn.Module | None:
-        """None: every model of this method needs trained weights."""
-        return None
-
-    def set_operator(self, model: nn.Module, operator: str) -> None:
-        """This method has no operator choice (:attr:`operators` is empty)."""
-        raise ValueError(f"{self.name} has no update operator to choose")
 
     def build_model(self, settings: CoopNetSettings, input_size: tuple[int, int]) -> CoopNetModel:
         """A fresh :class:`CoopNetModel`."""

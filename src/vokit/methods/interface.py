@@ -80,3 +80,18 @@ class Method(Protocol):
     ) -> SequencePrediction:
         """Predictions at the sequence's image size (see :func:`vokit.methods.inference.run_inference`)."""
         ...
+
+
+class NoOperatorChoice:
+    """The :class:`Method` operator members of a method without an update-operator choice (mix in)."""
+
+    name: str
+    operators: tuple[str, ...] = ()
+
+    def model_without_weights(self, operator: str | None) -> nn.Module | None:
+        """None: every model of this method needs trained weights."""
+        return None
+
+    def set_operator(self, model: nn.Module, operator: str) -> None:
+        """This method has no operator choice (:attr:`operators` is empty)."""
+        raise ValueError(f"{self.name} has no update operator to choose")

@@ -18,7 +18,7 @@ from vokit.geometry import lie
 from vokit.losses.monodepth2 import disp_to_depth, monodepth2_loss
 from vokit.methods.batch import ClipBatch, StepOutput
 from vokit.methods.inference import FrameResult, SequencePrediction, run_inference
-from vokit.methods.interface import Output
+from vokit.methods.interface import NoOperatorChoice, Output
 from vokit.methods.panels import inv_depth_panel, mask_panel
 from vokit.nets.depth_decoder import DepthNet
 from vokit.nets.pose_net import PoseNet
@@ -233,7 +233,7 @@ class Monodepth2Settings:
         )
 
 
-class Monodepth2:
+class Monodepth2(NoOperatorChoice):
     """The Monodepth2 :class:`~vokit.methods.interface.Method`: depth + pose, self-supervised (METHODS.md section 2)."""
 
     name = "monodepth2"
@@ -241,16 +241,6 @@ class Monodepth2:
     settings_type = Monodepth2Settings
     outputs: frozenset[Output] = frozenset({"depth"})
     input_stride = INPUT_STRIDE
-
-    operators: tuple[str, ...] = ()
-
-    def model_without_weights(self, operator: str | None) -> nn.Module | None:
-        """None: every model of this method needs trained weights."""
-        return None
-
-    def set_operator(self, model: nn.Module, operator: str) -> None:
-        """This method has no operator choice (:attr:`operators` is empty)."""
-        raise ValueError(f"{self.name} has no update operator to choose")
 
     def build_model(self, settings: Monodepth2Settings, input_size: tuple[int, int]) -> Monodepth2Model:
         """A fresh :class:`Monodepth2Model`."""
