@@ -55,7 +55,7 @@ from vokit.app.outputs import (
     write_plots,
     write_run_report,
 )
-from vokit.data.output_folder import OutputFolder, abandon_output_folder, finish_output_folder, prepare_output_folder
+from vokit.data.output_folder import OutputFolder, prepare_output_folder, recording
 from vokit.data.sequence import Sequence as FrameSequence
 from vokit.engine.configs import ExperimentConfig
 from vokit.errors import VokitError
@@ -511,17 +511,6 @@ def _check_finite_frame(frame: FrameResult, weights: Path) -> None:
                              f"index {frame.index}); these weights are unusable on this sequence", weights)
 
 
-def _execute_in(folder: OutputFolder, job: RunJob, baselines: Sequence[RunResult] = ()) -> RunResult:
-    """:func:`_execute` into a prepared folder: its manifest records what was written, also after a failure."""
-    try:
-        result = _execute(job, baselines)
-    except BaseException:
-        abandon_output_folder(folder)
-        raise
-    finish_output_folder(folder)
-    return result
-
-
 def default_out_dir(method: str | None, name: str) -> Path:
     """``runs/run-<method>-<source name>-<UTC time>`` (``runs/run-<name>-<time>`` without a method), fresh per run."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
@@ -591,8 +580,7 @@ def run_sequence(
         out = default_out_dir(method, name)
     if method is None and weights is None:
         raise VokitError("give --method or --weights")
-    folder = prepare_output_dir(out, overwrite)
-    try:
+    with recording(prepare_output_dir(out, overwrite)) as folder:
         loaded = _weightless_model(method, weights, operator) or load_model(method, weights, dev)
         if operator is not None:
             chosen = registry.get_method(loaded.method)
@@ -604,25 +592,20 @@ def run_sequence(
         sequence, fmt = open_source(source, format, calib, synthetic_frames=synthetic_frames,
                                     calib_override=calib_override)
         sequence = select_frames(sequence, stride, max_frames)
-    except BaseException:
-        abandon_output_folder(folder)
-        raise
-    run_source = RunSource(
-        source=str(source.source or source.name) if isinstance(source, FrameSequence) else str(source),
-        format=fmt,
-        calib=None if calib is None else (str(calib) if isinstance(calib, (str, Path)) else list(calib)),
-        calibration=sequence.calibration_source,
-        stride=stride,
-        max_frames=max_frames,
-        command=" ".join(["vokit", *sys.argv[1:]]) if Path(sys.argv[0]).name == "vokit" else None,
-    )
-    crop = "garg" if fmt == "kitti-raw" else "none"
-    exports = ExportOptions(rerun=None if rerun is None else Path(rerun), rerun_spawn=rerun_spawn,
-                            colmap=None if colmap is None else Path(colmap))
-    return _execute_in(folder, RunJob(sequence=sequence, source=run_source, loaded=loaded, out=folder.path,
-                                      device=dev, batch_size=batch_size, progress=progress, depth_crop=crop,
-                                      exports=exports))
-
+        run_source = RunSource(
+            source=str(source.source or source.name) if isinstance(source, FrameSequence) else str(source),
+            format=fmt,
+            calib=None if calib is None else (str(calib) if isinstance(calib, (str, Path)) else list(calib)),
+            calibration=sequence.calibration_source,
+            stride=stride,
+            max_frames=max_frames,
+            command=" ".join(["vokit", *sys.argv[1:]]) if Path(sys.argv[0]).name == "vokit" else None,
+        )
+        crop = "garg" if fmt == "kitti-raw" else "none"
+        exports = ExportOptions(rerun=None if rerun is None else Path(rerun), rerun_spawn=rerun_spawn,
+                                colmap=None if colmap is None else Path(colmap))
+        return _execute(RunJob(sequence=sequence, source=run_source, loaded=loaded, out=folder.path, device=dev,
+                               batch_size=batch_size, progress=progress, depth_crop=crop, exports=exports))
 
 def demo(
     out: str | Path = "runs/demo",
@@ -663,31 +646,23 @@ def demo(
     if frames < 3:
         raise VokitError(f"--frames must be >= 3, got {frames}")
     dev = _check_device(device)
-    folder = prepare_output_dir(out, overwrite=True)
-    try:
+    with recording(prepare_output_dir(out, overwrite=True)) as folder:
         loaded = load_model(DEMO_METHOD, weights, dev)
         baseline = None
         if baseline_weights is not None or shipped_weights_path(DEMO_BASELINE).is_file():
             baseline = load_model(DEMO_BASELINE, baseline_weights, dev)
-    except BaseException:
-        abandon_output_folder(folder)
-        raise
-    seed = split_seed("test", seed_index)
-    height, width = loaded.config.data.height, loaded.config.data.width
-    world = SyntheticWorld("street", frames, seed, height, width, memory_cache=frames)
-    sequence = world.as_sequence()
-    run_source = RunSource(source=f"synthetic street, test split sequence {seed_index} (seed {seed})",
-                           format="synthetic", calibration=sequence.calibration_source, stride=1,
-                           max_frames=frames, command="vokit demo")
-    baselines: list[RunResult] = []
-    if baseline is not None:
-        base = prepare_output_dir(folder.path / BASELINE_DIR, overwrite=True)
-        try:
-            baselines.append(_execute_in(base, RunJob(sequence=sequence, source=run_source, loaded=baseline,
-                                                      out=base.path, device=dev, batch_size=batch_size,
-                                                      progress=progress)))
-        except BaseException:
-            abandon_output_folder(folder)
-            raise
-    return _execute_in(folder, RunJob(sequence=sequence, source=run_source, loaded=loaded, out=folder.path,
-                                      device=dev, batch_size=batch_size, progress=progress), baselines=baselines)
+        seed = split_seed("test", seed_index)
+        height, width = loaded.config.data.height, loaded.config.data.width
+        world = SyntheticWorld("street", frames, seed, height, width, memory_cache=frames)
+        sequence = world.as_sequence()
+        run_source = RunSource(source=f"synthetic street, test split sequence {seed_index} (seed {seed})",
+                               format="synthetic", calibration=sequence.calibration_source, stride=1,
+                               max_frames=frames, command="vokit demo")
+        baselines: list[RunResult] = []
+        if baseline is not None:
+            with recording(prepare_output_dir(folder.path / BASELINE_DIR, overwrite=True)) as base:
+                baselines.append(_execute(RunJob(sequence=sequence, source=run_source, loaded=baseline,
+                                                 out=base.path, device=dev, batch_size=batch_size,
+                                                 progress=progress)))
+        return _execute(RunJob(sequence=sequence, source=run_source, loaded=loaded, out=folder.path, device=dev,
+                               batch_size=batch_size, progress=progress), baselines=baselines)

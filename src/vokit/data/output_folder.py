@@ -12,6 +12,8 @@ the run outputs of that time and ``report.html`` is among them (`LEGACY_RUN_OUTP
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -168,3 +170,14 @@ def abandon_output_folder(folder: OutputFolder) -> None:
             finish_output_folder(folder)
     except OSError:
         pass  # best effort while another error is already being reported
+
+
+@contextmanager
+def recording(folder: OutputFolder) -> Iterator[OutputFolder]:
+    """Write into a prepared folder: on success `finish_output_folder`, on any failure `abandon_output_folder`."""
+    try:
+        yield folder
+    except BaseException:
+        abandon_output_folder(folder)
+        raise
+    finish_output_folder(folder)

@@ -15,7 +15,7 @@ from torch import Tensor
 
 from vokit.data.flow_io import write_flo
 from vokit.data.image_io import write_image_rgb, write_mask_png, write_png16
-from vokit.data.output_folder import abandon_output_folder, finish_output_folder, prepare_output_folder
+from vokit.data.output_folder import prepare_output_folder, recording
 from vokit.data.readers.extras import DEPTH_DIR, FLOW_DIR, MOTION_MASK_DIR
 from vokit.data.readers.tum import TUM_DEPTH_FACTOR
 from vokit.data.sequence import Frame, Sequence
@@ -189,14 +189,9 @@ def write_sequence(seq: Sequence, out_dir: str | Path, layout: str = "kitti", ov
     out = Path(out_dir)
     if layout not in ("kitti", "tum"):
         raise VokitError(f"unknown layout {layout!r}; use kitti or tum", out)
-    folder = prepare_output_folder(out, "synth", overwrite)
-    try:
+    with recording(prepare_output_folder(out, "synth", overwrite)):
         if layout == "kitti":
             _write_kitti(seq, out)
         else:
             _write_tum(seq, out)
-    except BaseException:
-        abandon_output_folder(folder)
-        raise
-    finish_output_folder(folder)
     return out
