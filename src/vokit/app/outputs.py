@@ -27,7 +27,7 @@ from vokit.metrics.evaluate import TrajectoryEvaluation
 from vokit.metrics.flow import FlowMetrics
 from vokit.metrics.mask import mask_iou
 from vokit.metrics.serialize import json_ready
-from vokit.metrics.trivial import TrivialComparison
+from vokit.metrics.trivial import TrivialComparison, beats_constant_depth, constant_depth_verdict
 
 DEPTH_PNG_UNITS = 256.0
 """Depth PNG scale of a run folder: ``depth = value / 256`` (training-scale units, up to 255.99)."""
@@ -81,12 +81,7 @@ class Evaluation:
         if self.trivial is not None:
             out.append(f"Trajectory: {self.trivial.verdict}.")
         if self.depth is not None and self.depth_constant is not None:
-            ours, const = self.depth[0].mean.abs_rel, self.depth_constant[0].mean.abs_rel
-            if ours < const:
-                out.append(f"Depth: abs_rel {ours:.3f}, better than a constant depth ({const:.3f}, median-scaled).")
-            else:
-                out.append(f"Depth: TRIVIAL: abs_rel {ours:.3f} is not better than a constant depth "
-                           f"({const:.3f}, median-scaled).")
+            out.append(f"Depth: {constant_depth_verdict(self.depth[0], self.depth_constant[0])}.")
         return out
 
     def as_json(self) -> dict[str, Any]:
@@ -107,7 +102,7 @@ class Evaluation:
         if self.depth_constant is not None:
             out["depth_constant"] = _depth_summary(*self.depth_constant)
             if self.depth is not None:
-                out["depth_beats_constant"] = self.depth[0].mean.abs_rel < self.depth_constant[0].mean.abs_rel
+                out["depth_beats_constant"] = beats_constant_depth(self.depth[0], self.depth_constant[0])
         if self.verdicts:
             out["verdicts"] = self.verdicts
         if self.notes:

@@ -252,7 +252,7 @@ def run_depth(args: argparse.Namespace) -> int:
     """``vokit eval depth``."""
     from vokit.metrics.depth import DEPTH_METRIC_NAMES, eigen_depth_metrics
     from vokit.metrics.plots import plot_depth_error_histogram
-    from vokit.metrics.trivial import constant_depth_metrics
+    from vokit.metrics.trivial import beats_constant_depth, constant_depth_metrics, constant_depth_verdict
 
     gts = _read_maps(args.gt, args.gt_png_scale)
     preds = _read_maps(args.pred, args.pred_png_scale)
@@ -273,15 +273,14 @@ def run_depth(args: argparse.Namespace) -> int:
     print(f"{'':<26}" + "".join(f"{n:>10}" for n in DEPTH_METRIC_NAMES))
     print(f"{'prediction':<26}" + "".join(f"{v:>10.4f}" for v in m.mean.as_dict().values()))
     print(f"{'constant (median-scaled)':<26}" + "".join(f"{v:>10.4f}" for v in constant.mean.as_dict().values()))
-    if m.mean.abs_rel >= constant.mean.abs_rel:
-        print("TRIVIAL: abs_rel not better than a constant depth (median-scaled per image)")
+    print(constant_depth_verdict(m, constant))
     if args.out is not None:
         payload = {"gt": str(args.gt), "pred": str(args.pred), "n_images": len(gts), "crop": m.crop,
                    "min_depth_m": m.min_depth_m, "max_depth_m": m.max_depth_m, "median_scaling": m.median_scaling,
                    "fixed_scale": m.fixed_scale, "pred_kind": m.pred_kind, "averaging": "mean of per-image values",
                    "ratio_median": m.ratio_median, "ratio_std": m.ratio_std, "metrics": m.mean.as_dict(),
                    "constant_depth_metrics": constant.mean.as_dict(),
-                   "beats_constant_depth": m.mean.abs_rel < constant.mean.abs_rel}
+                   "beats_constant_depth": beats_constant_depth(m, constant)}
         _write_json(args.out, payload)
         print(f"wrote {plot_depth_error_histogram(m, args.out / 'depth_error_hist.png', str(args.pred))}")
     return 0

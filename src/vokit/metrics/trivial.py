@@ -242,6 +242,19 @@ def compare_with_trivial(
     )
 
 
+def beats_constant_depth(prediction: DepthMetrics, constant: DepthMetrics) -> bool:
+    """Whether a prediction's mean abs_rel is below the constant depth's (`constant_depth_metrics`)."""
+    return prediction.mean.abs_rel < constant.mean.abs_rel
+
+
+def constant_depth_verdict(prediction: DepthMetrics, constant: DepthMetrics) -> str:
+    """One line for reports: the prediction's abs_rel beside the constant depth's, flagged when not better."""
+    ours, const = prediction.mean.abs_rel, constant.mean.abs_rel
+    if beats_constant_depth(prediction, constant):
+        return f"abs_rel {ours:.3f}, better than a constant depth ({const:.3f}, median-scaled)"
+    return f"TRIVIAL: abs_rel not better than a constant depth ({ours:.3f} vs {const:.3f}, median-scaled)"
+
+
 def constant_depth_metrics(
     gt_depths: Sequence[Float[Tensor, "_ _"]],
     crop: CropMode = "garg",
@@ -265,6 +278,6 @@ def constant_depth_metrics(
 
 
 __all__ = [
-    "CONSTANT_VELOCITY", "STATIC_CAMERA", "TrajectoryScore", "TrivialComparison", "compare_with_trivial",
-    "constant_depth_metrics", "trivial_trajectories",
+    "CONSTANT_VELOCITY", "STATIC_CAMERA", "TrajectoryScore", "TrivialComparison", "beats_constant_depth",
+    "compare_with_trivial", "constant_depth_metrics", "constant_depth_verdict", "trivial_trajectories",
 ]
