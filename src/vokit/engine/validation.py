@@ -38,6 +38,7 @@ def check_config(config: ExperimentConfig) -> None:
         ("loss.flow-smoothness-weight", loss.flow_smoothness_weight, lambda v: v >= 0, ">= 0"),
         ("loss.apportion-every", loss.apportion_every, lambda v: v >= 1, ">= 1"),
         ("loss.rigid-warmup", loss.rigid_warmup, lambda v: v >= 0, ">= 0"),
+        ("loss.structure-warmup-steps", loss.structure_warmup_steps, lambda v: v >= 0, ">= 0"),
         ("loss.apportion-history", loss.apportion_history, lambda v: v >= 1, ">= 1"),
         ("optim.lr", o.lr, lambda v: v > 0, "> 0"),
         ("optim.weight-decay", o.weight_decay, lambda v: v >= 0, ">= 0"),

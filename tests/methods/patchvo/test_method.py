@@ -43,7 +43,7 @@ def test_training_loss_has_gradients_and_warmup_fixes_poses() -> None:
     clip = seq.clip(list(range(5)))
     assert clip.world_from_cam is not None and clip.depth is not None
     st = PatchVOSettings(operator="learned", hidden_dim=16, width=0.125, train_patches=6, train_iters=3,
-                         warmup_steps=1)
+                         structure_warmup_steps=1)
     model = PatchVOModel(st, (48, 64))
     for step in (0, 1):
         loss, terms = training_loss(model, clip.images, clip.intrinsics, clip.world_from_cam, clip.depth, step, st,

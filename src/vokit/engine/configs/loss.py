@@ -43,6 +43,10 @@ class LossConfig:
     apportion_history: int = 50
     """Number of past ratios averaged into lambda_R; >= 1."""
 
+    structure_warmup_steps: int = 1000
+    """patchvo: steps at the start with poses held at the ground truth and no pose loss (structure-only warm-up,
+    METHODS.md section 4.5; 1000 in the reference's 240k steps); >= 0."""
+
     rigid_warmup: int = 0
     """CoopNet: steps at the start during which the rigid term is Monodepth2's (no motion mask, lambda_R held at 1,
     no apportionment updates) while flow already trains; >= 0 (vokit addition, see docs/training.md)."""

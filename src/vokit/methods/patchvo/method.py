@@ -32,7 +32,7 @@ from vokit.methods.patchvo.learned import PatchVONet
 from vokit.methods.patchvo.operators import pool_depth4
 from vokit.methods.patchvo.run import OPERATORS, run_patchvo
 from vokit.methods.patchvo.system import PatchVOResult
-from vokit.nets.correlation import correlation_pyramid, patch_correlation
+from vokit.nets.correlation import CORR_GRAD_FRACTION, correlation_pyramid, correlation_volume, volume_correlation
 from vokit.nets.patch_encoder import extract_patches, patch_grid, random_patch_centres
 from vokit.nets.update_operator import DEFAULT_HIDDEN_DIM
 from vokit.solvers import build_ba_graph, bundle_adjust, reproject_patch
@@ -54,7 +54,8 @@ class PatchVOSettings:
             the reference encoder).
         train_patches: patches per frame in training (80 reference; fewer on a CPU).
         train_iters: update calls per training step (18 reference).
-        warmup_steps: structure-only warm-up steps (poses fixed to the ground truth, no pose loss; 1000 reference).
+        structure_warmup_steps: structure-only warm-up steps (poses fixed to the ground truth, no pose loss; 1000
+            reference; the config's ``loss.structure_warmup_steps``).
     """
 
     operator: str = "lk"
@@ -63,7 +64,7 @@ class PatchVOSettings:
     width: float = 1.0
     train_patches: int = 24
     train_iters: int = 8
-    warmup_steps: int = 1000
+    structure_warmup_steps: int = 1000
 
 
 class PatchVOModel(nn.Module):
@@ -134,7 +135,7 @@ def training_loss(model: PatchVOModel, images: Tensor, intrinsics: Tensor, world
         intrinsics: ``(fx, fy, cx, cy)`` of the images, pixels (frame 0's are used).
         world_from_cam: ground-truth poses ``[t, q_xyzw]``, ``(N, 7)``.
         depth: ground-truth z-depth, ``(N, H, W)``, 0 = invalid.
-        step: the training step (warm-up below ``settings.warmup_steps``).
+        step: the training step (warm-up below ``settings.structure_warmup_steps``).
         settings: the method settings.
         generator: CPU generator of patch draws and initial depths.
 
@@ -149,7 +150,7 @@ def training_loss(model: PatchVOModel, images: Tensor, intrinsics: Tensor, world
     frame_idx, centres = frame_idx.to(dev), centres.to(dev, fmap.dtype)
     gmap = extract_patches(fmap, frame_idx, centres, radius=1)
     imap = extract_patches(imap_dense, frame_idx, centres, radius=0)[:, :, 0, 0]
-    pyramid = correlation_pyramid(fmap)
+    volume = correlation_volume(gmap, correlation_pyramid(fmap))
     k4 = _intrinsics4(intrinsics[0].to(fmap.dtype))
     depth4 = torch.stack([pool_depth4(d) for d in depth.float()])
     # scale-normalise the ground truth: median patch depth 1 (monocular BA has no metric scale)
@@ -165,7 +166,7 @@ def training_loss(model: PatchVOModel, images: Tensor, intrinsics: Tensor, world
     patch, dst = torch.meshgrid(torch.arange(n * m, device=dev), torch.arange(n, device=dev), indexing="ij")
     patch, dst = patch.reshape(-1), dst.reshape(-1)
     src = frame_idx[patch]
-    warmup = step < settings.warmup_steps
+    warmup = step < settings.structure_warmup_steps
     free = torch.arange(n, device=dev) > 0
     graph = build_ba_graph(src, dst, patch, free, n * m)
     poses = gt_cfw.clone() if warmup else se3_identity((n,), dtype=fmap.dtype, device=dev)
@@ -178,7 +179,8 @@ def training_loss(model: PatchVOModel, images: Tensor, intrinsics: Tensor, world
         poses, inv_depth = poses.detach(), inv_depth.detach()
         pix = reproject_patch(poses[src][:, None, None], poses[dst][:, None, None], patch_uv[patch],
                               inv_depth[patch][:, None, None].expand(-1, 3, 3), k4)
-        corr = patch_correlation(gmap, pyramid, patch, dst, pix.detach())
+        corr = volume_correlation(volume, patch, dst, pix.detach(), grad_fraction=CORR_GRAD_FRACTION,
+                                  generator=generator)
         out = net.update(hidden, imap[patch], corr, src, dst, patch)
         hidden = out.hidden
         target = pix[:, 1, 1].detach() + out.delta
