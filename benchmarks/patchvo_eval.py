@@ -17,6 +17,7 @@ import json
 import statistics
 import sys
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -34,11 +35,12 @@ def _score(seq: Sequence, world_from_cam: torch.Tensor) -> dict:
             "line": cmp.line.ate.rmse}
 
 
-def evaluate(seq: Sequence, operator: str, preset: str, draws: int, overrides: dict) -> dict:
+def evaluate(seq: Sequence, operator: str, preset: str, draws: int, overrides: dict, model: Any = None) -> dict:
     """Median, min and max over ``draws`` patch draws of ATE, rotation error and frames/s on one sequence."""
     runs = []
     for seed in range(draws):
-        res = run_patchvo(seq, operator, preset, seed=seed, **overrides)
+        res = run_patchvo(seq, operator, preset, seed=seed, model=model if operator == "learned" else None,
+                          **overrides)
         score = _score(seq, res.world_from_cam)
         runs.append({**score, "fps": res.frames_per_second, "keyframes": len(res.keyframes),
                      "timings_s": res.timings_s})
@@ -72,12 +74,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--baseline", nargs="*", default=[], help="SEQUENCE_NAME=ATE of another method, printed beside")
     p.add_argument("--set", nargs="*", default=[], help="PatchVOConfig overrides, FIELD=VALUE (python literal)")
     p.add_argument("--json", default=None, help="write all runs here")
+    p.add_argument("--weights", default=None, help="patchvo checkpoint (run folder or .pt) for --operators learned")
     args = p.parse_args(argv)
     import ast
 
     overrides = {k: ast.literal_eval(v) if v[:1] in "0123456789-.[(" else v
                  for k, v in (s.split("=", 1) for s in args.set)}
     baselines = {k: float(v) for k, v in (s.split("=", 1) for s in args.baseline)}
+    model = None
+    if args.weights:
+        from vokit.engine.checkpoint import load_checkpoint
+
+        model = load_checkpoint(args.weights)[0].net.eval()
     seqs: list[Sequence] = []
     for scene in args.scenes if args.synthetic else []:
         for i in range(args.synthetic):
@@ -98,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{seq.name}: no ground truth, skipped", file=sys.stderr)
             continue
         for op in args.operators:
-            r = evaluate(seq, op, args.preset, args.draws, overrides)
+            r = evaluate(seq, op, args.preset, args.draws, overrides, model)
             rows.append(r)
             print(_row(r, baselines), flush=True)
     for op in args.operators:

@@ -87,6 +87,8 @@ def build_training_data(config: DataConfig) -> TrainingData:
         return TrainingData(sequences, windows)
     if config.source == "kitti-raw":
         return _kitti_raw_data(config)
+    if config.source == "tartanair":
+        return _tartanair_data(config)
     raise VokitError(f"unknown data source {config.source!r}")
 
 
@@ -106,6 +108,25 @@ def _synthetic_sequences(config: DataConfig) -> list[FrameSequence]:
         )
         for i in range(config.n_sequences)
     ]
+
+
+def _tartanair_data(config: DataConfig) -> TrainingData:
+    """Every TartanAir trajectory folder (one holding ``pose_left.txt``) below the root, sorted by path."""
+    from vokit.data.readers.tartanair import read_tartanair
+
+    root = data_root(config, "tartanair")
+    folders = sorted(p.parent for p in root.rglob("pose_left.txt"))
+    if not folders:
+        raise VokitError("no TartanAir trajectory (a folder with pose_left.txt and image_left/) below", root)
+    sequences = [read_tartanair(folder, name=str(folder.relative_to(root))) for folder in folders]
+    windows = [
+        (k, int(start))
+        for k, seq in enumerate(sequences)
+        for start in ClipSampler(seq, config.clip_frames, config.frame_stride).starts.tolist()
+    ]
+    if not windows:
+        raise VokitError(f"no TartanAir trajectory has {config.clip_frames} frames for a clip", root)
+    return TrainingData(sequences, windows)
 
 
 def split_file_path(root: Path, split: str) -> Path:

@@ -83,11 +83,26 @@ def patchvo_synthetic() -> ExperimentConfig:
     )
 
 
+def patchvo_tartanair() -> ExperimentConfig:
+    """Patchvo's learned operator on TartanAir (needs the dataset: --data.root /path/to/tartanair), METHODS.md 4.5."""
+    base = patchvo_synthetic()
+    # the reference trains at 480x640 with 15-frame clips, 80 patches, 18 updates for 240k steps on a GPU
+    return replace(
+        base,
+        preset="patchvo-tartanair",
+        data=DataConfig(source="tartanair", height=240, width=320, clip_frames=7, batch_size=1, hflip_prob=0.0,
+                        num_workers=2),
+        model=replace(base.model, width=1.0),
+        train=TrainConfig(steps=240000, checkpoint_every=2000),
+    )
+
+
 PRESETS: dict[str, Callable[[], ExperimentConfig]] = {
     "monodepth2-synthetic": monodepth2_synthetic,
     "coopnet-synthetic": coopnet_synthetic,
     "coopnet-kitti": coopnet_kitti,
     "patchvo-synthetic": patchvo_synthetic,
+    "patchvo-tartanair": patchvo_tartanair,
 }
 
 

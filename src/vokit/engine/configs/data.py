@@ -8,11 +8,13 @@ from typing import Literal
 class DataConfig:
     """Training data: source, image size, clips and augmentation."""
 
-    source: Literal["synthetic", "kitti-raw"] = "synthetic"
-    """Where clips come from: the embedded synthetic world (rendered on the fly) or a KITTI raw tree."""
+    source: Literal["synthetic", "kitti-raw", "tartanair"] = "synthetic"
+    """Where clips come from: the embedded synthetic world (rendered on the fly), a KITTI raw tree, or a TartanAir
+    tree (every trajectory folder holding a ``pose_left.txt`` below the root)."""
 
     root: str | None = None
-    """Dataset root (KITTI raw: the folder of the date folders); unset = ``$VOKIT_DATA_ROOT/kitti_raw``."""
+    """Dataset root (KITTI raw: the folder of the date folders; TartanAir: the folder of the environments); unset =
+    ``$VOKIT_DATA_ROOT/kitti_raw`` or ``$VOKIT_DATA_ROOT/tartanair``."""
 
     split: str = "eigen_zhou"
     """KITTI raw split: a name (``<root>/splits/<name>/train_files.txt``) or a monodepth2 train_files.txt path."""
