@@ -41,6 +41,12 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="domain, e.g. street-night, street-fog, street-desert, room-dim (default: the scene's)",
     )
+    parser.add_argument(
+        "--textures",
+        type=Path,
+        default=None,
+        help="folder of images used as photographic textures (default: procedural textures)",
+    )
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an earlier vokit synth output in --out (only the files it wrote)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -58,6 +64,7 @@ def synth(
     domain: str | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    textures: str | Path | None = None,
 ) -> Path:
     """Render ``frames`` frames of a synthetic scene and write them with `vokit.data.writers.write_sequence`.
 
@@ -72,12 +79,13 @@ def synth(
         domain: domain name or None for the scene's default.
         overwrite: replace a non-empty output folder.
         progress: show a progress bar.
+        textures: folder of images for photographic textures, or None for the procedural ones.
 
     Returns:
         The output folder.
 
     Raises:
-        VokitError: for bad arguments or a non-empty output folder.
+        VokitError: for bad arguments, an empty or unreadable texture folder, or a non-empty output folder.
     """
     from tqdm import tqdm
 
@@ -94,7 +102,7 @@ def synth(
     if out_dir.exists() and out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
         raise VokitError("output folder exists and is not empty (pass --overwrite to replace an earlier vokit synth "
                          "output there)", out_dir)
-    world = SyntheticWorld(scene, frames, seed, h, w, domain)
+    world = SyntheticWorld(scene, frames, seed, h, w, domain, textures=textures)
     with tqdm(total=frames, unit="frame", desc=f"vokit synth {world.name}", disable=not progress) as bar:
         seq = world.as_sequence(on_frame=lambda _i: bar.update(1))
         write_sequence(seq, out_dir, layout, overwrite=overwrite)
@@ -126,6 +134,7 @@ def main(argv: list[str]) -> int:
         args.domain,
         args.overwrite,
         progress=not args.quiet,
+        textures=args.textures,
     )
     print(f"wrote {args.frames} frames ({args.scene}, seed {seed}, {args.layout} layout) to {out}")
     return 0

@@ -103,6 +103,7 @@ def _synthetic_sequences(config: DataConfig) -> list[FrameSequence]:
             width=config.width,
             domain=config.domain,
             cache_dir=config.cache_dir,
+            textures=config.textures,
         )
         for i in range(config.n_sequences)
     ]

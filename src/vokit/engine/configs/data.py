@@ -23,6 +23,9 @@ class DataConfig:
     domain: str | None = None
     """Named synthetic-world domain (lighting, colour, textures, camera height); unset = the scene's default."""
 
+    textures: str | None = None
+    """Synthetic world: folder of images used as photographic textures; unset = procedural textures."""
+
     n_sequences: int = 8
     """Number of synthetic training sequences (train-split sequences ``first_sequence`` ...); >= 1."""
 
