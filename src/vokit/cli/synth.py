@@ -2,6 +2,7 @@
 
     vokit synth --scene street --frames 200 --seed 0 --layout kitti --out runs/synth/street-0
     vokit synth --scene room --frames 300 --split test --index 3 --layout tum --domain room-dim --out DIR
+    vokit synth --scene clutter --frames 100 --seed 5 --textures runs/textures --out DIR
 
 The folder holds the images, calibration, timestamps and ground-truth poses of the layout, plus vokit's
 lossless extras ``gt_depth/`` (float32 .npy, metres, 0 on the sky), ``gt_flow/`` (.flo, forward flow to the
@@ -15,6 +16,15 @@ from vokit.cli.options import integer
 from vokit.errors import VokitError
 
 DEFAULT_SIZE = {"street": (128, 416), "room": (240, 320)}
+"""Default image size per scene; the clutter scene's depends on the seed (`clutter_image_size`)."""
+SCENES = ("street", "room", "clutter")
+
+
+def default_size(scene: str, seed: int) -> tuple[int, int]:
+    """The default (height, width) of a scene: fixed for street and room, per seed (4:3, 16:9, KITTI) for clutter."""
+    from vokit.data.synthetic.clutter import clutter_image_size
+
+    return DEFAULT_SIZE[scene] if scene in DEFAULT_SIZE else clutter_image_size(seed)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -22,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="vokit synth",
         description="Render a synthetic sequence (RGB, depth, flow, motion masks, poses) and write it to disk.",
     )
-    parser.add_argument("--scene", choices=("street", "room"), default="street", help="scene (default street)")
+    parser.add_argument("--scene", choices=SCENES, default="street", help="scene (default street)")
     parser.add_argument("--frames", type=integer, default=100, help="number of frames (default 100)")
     parser.add_argument("--seed", type=integer, default=None, help="scene seed (default 0; or use --split/--index)")
     parser.add_argument(
@@ -34,8 +44,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--index", type=integer, default=0, help="sequence index within --split (default 0)")
     parser.add_argument("--layout", choices=("kitti", "tum"), default="kitti", help="folder layout (default kitti)")
     parser.add_argument("--out", type=Path, required=True, help="output folder (must be empty or absent)")
-    parser.add_argument("--height", type=integer, default=None, help="image height (default: street 128, room 240)")
-    parser.add_argument("--width", type=integer, default=None, help="image width (default: street 416, room 320)")
+    parser.add_argument(
+        "--height", type=integer, default=None, help="image height (default: street 128, room 240, clutter per seed)"
+    )
+    parser.add_argument(
+        "--width", type=integer, default=None, help="image width (default: street 416, room 320, clutter per seed)"
+    )
     parser.add_argument(
         "--domain",
         default=None,
@@ -70,7 +84,7 @@ def synth(
 
     Args:
         out: output folder.
-        scene: ``"street"`` or ``"room"``.
+        scene: ``"street"``, ``"room"`` or ``"clutter"``.
         frames: number of frames.
         seed: scene seed.
         layout: ``"kitti"`` or ``"tum"``.
@@ -92,12 +106,12 @@ def synth(
     from vokit.data.synthetic import SyntheticWorld, check_image_size, check_seed
     from vokit.data.writers import write_sequence
 
-    if scene not in DEFAULT_SIZE:
-        raise VokitError(f"unknown scene {scene!r}; expected street or room")
-    h = DEFAULT_SIZE[scene][0] if height is None else height
-    w = DEFAULT_SIZE[scene][1] if width is None else width
-    check_image_size(h, w)  # before anything is allocated or written
+    if scene not in SCENES:
+        raise VokitError(f"unknown scene {scene!r}; expected one of {', '.join(SCENES)}")
     check_seed(seed)
+    h = default_size(scene, seed)[0] if height is None else height
+    w = default_size(scene, seed)[1] if width is None else width
+    check_image_size(h, w)  # before anything is allocated or written
     out_dir = Path(out)
     if out_dir.exists() and out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
         raise VokitError("output folder exists and is not empty (pass --overwrite to replace an earlier vokit synth "
@@ -120,9 +134,9 @@ def main(argv: list[str]) -> int:
 
     if args.seed is not None and not 0 <= args.seed <= MAX_SEED:
         raise VokitError(f"--seed must be in [0, {MAX_SEED}], got {args.seed}")
-    h, w = DEFAULT_SIZE.get(args.scene, (128, 416))
-    check_image_size(h if args.height is None else args.height, w if args.width is None else args.width)
     seed = split_seed(args.split, args.index) if args.split is not None else (args.seed or 0)
+    h, w = default_size(args.scene, seed)
+    check_image_size(h if args.height is None else args.height, w if args.width is None else args.width)
     out = synth(
         args.out,
         args.scene,

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 
 from vokit.errors import VokitError
 
-SCENES = ("street", "room")
+SCENES = ("street", "room", "clutter")
 """The scene generators of the synthetic world."""
 
 
@@ -20,7 +20,7 @@ class Domain:
 
     Attributes:
         name: registry name, ``"<scene>"`` or ``"<scene>-<variant>"``.
-        scene: ``"street"`` or ``"room"``.
+        scene: ``"street"``, ``"room"`` or ``"clutter"``.
         exposure: linear gain applied to the rendered radiance before the tone curve.
         gamma: display gamma of the tone curve (output = radiance ** (1 / gamma)).
         colour_cast: per-channel (r, g, b) gain (white balance shift).
@@ -36,7 +36,7 @@ class Domain:
         sky_zenith: sky colour straight up (linear RGB).
         sky_horizon: sky colour at the horizon (linear RGB).
         texture_family: palette and pattern family (street: ``urban``, ``desert``, ``modern``; room: ``home``,
-            ``office``).
+            ``office``; clutter: ``clutter``).
         camera_height_m: camera height above the ground or floor, metres; None = the scene's default.
         noise_std: standard deviation of additive Gaussian sensor noise on the [0, 1] image (0 = none).
     """
@@ -140,6 +140,10 @@ DOMAINS: dict[str, Domain] = {
     "room-office": replace(_ROOM, name="room-office", texture_family="office", colour_cast=(0.95, 1.0, 1.08)),
     "room-low": replace(_ROOM, name="room-low", camera_height_m=0.8),
     "room-noisy": replace(_ROOM, name="room-noisy", exposure=0.6, noise_std=0.03),
+    "clutter": Domain(name="clutter", scene="clutter", ambient=0.55, sun=0.6, sun_elevation_deg=60.0,
+                      texture_family="clutter"),
+    "clutter-dark": Domain(name="clutter-dark", scene="clutter", ambient=0.25, sun=0.35, sun_elevation_deg=30.0,
+                           texture_family="clutter", exposure=0.8),
 }
 """Registry of named domains; add your own with `register_domain`."""
 

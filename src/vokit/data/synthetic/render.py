@@ -54,10 +54,18 @@ class RenderedFrame:
     box_id: Int[Tensor, "H W"]
 
 
-def intrinsics_for(height: int, width: int, hfov_deg: float) -> Float[Tensor, "4"]:
-    """Square-pixel pinhole intrinsics with the given horizontal field of view, principal point at the centre."""
+def intrinsics_for(
+    height: int, width: int, hfov_deg: float, principal_offset: tuple[float, float] = (0.0, 0.0)
+) -> Float[Tensor, "4"]:
+    """Square-pixel pinhole intrinsics with the given horizontal field of view.
+
+    The principal point is the image centre ``((W - 1) / 2, (H - 1) / 2)`` shifted by ``principal_offset``
+    times ``(W, H)``.
+    """
     f = (width / 2.0) / math.tan(math.radians(hfov_deg) / 2.0)
-    return torch.tensor([f, f, (width - 1) / 2.0, (height - 1) / 2.0], dtype=torch.float32)
+    cx = (width - 1) / 2.0 + principal_offset[0] * width
+    cy = (height - 1) / 2.0 + principal_offset[1] * height
+    return torch.tensor([f, f, cx, cy], dtype=torch.float32)
 
 
 def _yaw_rot(yaw: Tensor) -> Tensor:
@@ -110,7 +118,7 @@ class Renderer:
         self.scene = scene
         self.domain = domain
         self.height, self.width = height, width
-        self.intrinsics = intrinsics_for(height, width, scene.hfov_deg)
+        self.intrinsics = intrinsics_for(height, width, scene.hfov_deg, scene.principal_offset)
         self.grid = make_ray_grid(height, width, self.intrinsics, tile)
         self.atlas = TextureAtlas(scene.textures)
         self.use_mip = use_mip

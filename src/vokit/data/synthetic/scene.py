@@ -157,7 +157,7 @@ class Scene:
     """Everything needed to render the frames of one synthetic sequence.
 
     Attributes:
-        kind: ``"street"`` or ``"room"``.
+        kind: ``"street"``, ``"room"`` or ``"clutter"``.
         boxes: all boxes, static and of moving objects.
         obj_centre: per-frame position of each moving object's origin, scene frame, metres, ``(F, D, 3)``.
         obj_yaw: per-frame yaw of each moving object about the vertical axis, radians, ``(F, D)``.
@@ -171,6 +171,8 @@ class Scene:
         room: the room shell (room scenes).
         lights: point lights ``(L, 4)``: position (scene frame, metres) and intensity (room scenes).
         hfov_deg: horizontal field of view of the camera, degrees.
+        motion: the camera motion kind (``path.MOTION_KINDS``; street ``"drive"``, room ``"handheld"``).
+        principal_offset: principal point offset from the image centre as fractions of (width, height).
     """
 
     kind: str
@@ -187,6 +189,8 @@ class Scene:
     room: RoomShell | None
     lights: Float[Tensor, "L 4"]
     hfov_deg: float
+    motion: str = ""
+    principal_offset: tuple[float, float] = (0.0, 0.0)
 
     @property
     def n_frames(self) -> int:

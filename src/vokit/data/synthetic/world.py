@@ -26,6 +26,7 @@ from jaxtyping import Float
 from torch import Tensor
 
 from vokit.data.sequence import Sequence
+from vokit.data.synthetic.clutter import build_clutter
 from vokit.data.synthetic.domain import Domain, get_domain
 from vokit.data.synthetic.photo import PhotoBank, load_photo_textures, photo_materials
 from vokit.data.synthetic.render import RenderedFrame, Renderer
@@ -38,7 +39,7 @@ from vokit.geometry.lie import se3_from_matrix
 CACHE_VERSION = 1
 """Bumped whenever rendering changes, so that old on-disk caches are not reused."""
 
-BUILDERS = {"street": build_street, "room": build_room}
+BUILDERS = {"street": build_street, "room": build_room, "clutter": build_clutter}
 
 MAX_SEED = 2**32 - 1
 """Largest scene seed: seeds are 0 <= seed <= 2**32 - 1 (numpy's seed sequences take no negative numbers)."""
@@ -78,7 +79,7 @@ class SyntheticWorld:
     """One synthetic sequence: the scene of ``seed`` rendered in ``domain`` at ``height`` x ``width``.
 
     Args:
-        scene: ``"street"`` or ``"room"``.
+        scene: ``"street"``, ``"room"`` or ``"clutter"``.
         n_frames: number of frames (the scene also poses frame ``n_frames`` so the last frame has flow).
         seed: scene seed; use `split_seed` for the train / val / test ranges.
         height: image height in pixels.
@@ -274,7 +275,7 @@ def make_sequence(
     """A synthetic sequence with full ground truth, rendered lazily (frame i renders when first accessed).
 
     Args:
-        scene: ``"street"`` (driving, 10 frames/s) or ``"room"`` (hand-held, 30 frames/s).
+        scene: ``"street"`` (driving, 10 frames/s), ``"room"`` (hand-held, 30 frames/s) or ``"clutter"``.
         n_frames: number of frames.
         seed: scene seed; ``split_seed("train" | "val" | "test", i)`` gives disjoint ranges.
         height: image height in pixels.

@@ -17,8 +17,8 @@ class DataConfig:
     split: str = "eigen_zhou"
     """KITTI raw split: a name (``<root>/splits/<name>/train_files.txt``) or a monodepth2 train_files.txt path."""
 
-    scene: Literal["street", "room"] = "street"
-    """Synthetic world scene (street canyon with moving cars, or an indoor room)."""
+    scene: Literal["street", "room", "clutter"] = "street"
+    """Synthetic world scene (street canyon with moving cars, an indoor room, or flying clutter)."""
 
     domain: str | None = None
     """Named synthetic-world domain (lighting, colour, textures, camera height); unset = the scene's default."""
