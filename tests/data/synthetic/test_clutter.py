@@ -75,6 +75,8 @@ def test_clutter_scene_holds_many_shapes_at_many_depths_some_moving() -> None:
     half = boxes.half
     thin = half.amin(1) < 0.045
     assert len(boxes) >= 40 and int(thin.sum()) >= 5 and int((~thin).sum()) >= 20  # slabs and boxes
+    assert boxes.sphere is not None and int(boxes.sphere.sum()) >= 3
+    torch.testing.assert_close(half[boxes.sphere], half[boxes.sphere, :1].expand(-1, 3), atol=0, rtol=0)
     moving = boxes.obj >= 0
     assert 5 <= int(moving.sum()) < len(boxes)
     # intrinsics follow the scene's field of view and principal point

@@ -157,14 +157,34 @@ def test_depth_lies_on_the_reported_surfaces(scene: str, request: pytest.Fixture
     box = f0.box_id.numpy()
     on_box = box >= 0
     assert on_box.mean() > 0.1
-    local = np.einsum("pji,pj->pi", rot[box[on_box]], pts[on_box] - centre[box[on_box]]) / half[box[on_box]]
+    sphere = _spheres(world)[np.maximum(box, 0)] & on_box
+    cube = on_box & ~sphere
+    local = np.einsum("pji,pj->pi", rot[box[cube]], pts[cube] - centre[box[cube]]) / half[box[cube]]
     np.testing.assert_allclose(np.abs(local).max(-1), 1.0, atol=2e-3)
+    if sphere.any():  # on the sphere: distance from the centre equals the radius
+        dist = np.linalg.norm(pts[sphere] - centre[box[sphere]], axis=-1) / half[box[sphere], 0]
+        np.testing.assert_allclose(dist, 1.0, atol=2e-3)
     rest = (~on_box) & (f0.depth.numpy() > 0)
     if world.scene.room is not None:
         p = (pts[rest] - world.scene.room.centre.double().numpy()) / world.scene.room.half.double().numpy()
         np.testing.assert_allclose(np.abs(p).max(-1), 1.0, atol=2e-3)
     else:
         np.testing.assert_allclose(pts[rest][:, 1], 0.0, atol=2e-3 * np.abs(pts_cam[rest][:, 2]).max())
+
+
+def _spheres(world: SyntheticWorld) -> np.ndarray:
+    """Which boxes of the world are spheres (radius half[0])."""
+    flags = world.scene.boxes.sphere
+    return np.zeros(len(world.scene.boxes), dtype=bool) if flags is None else flags.numpy()
+
+
+def _ray_sphere_depth(pts_dir: np.ndarray, origin: np.ndarray, centre, radius: float) -> np.ndarray:
+    """Ray parameter of the nearer hit of a sphere (float64 quadratic), inf if none or closer than 5 cm."""
+    o = origin - centre
+    a, b, c = (pts_dir * pts_dir).sum(-1), pts_dir @ o, o @ o - radius * radius
+    disc = b * b - a * c
+    t = (-b - np.sqrt(np.clip(disc, 0.0, None))) / a
+    return np.where((disc >= 0) & (t > 0.05), t, np.inf)
 
 
 def _ray_box_depth(pts_dir: np.ndarray, origin: np.ndarray, centre, rot, half) -> np.ndarray:
@@ -192,8 +212,13 @@ def test_motion_mask_covers_exactly_the_moving_objects(scene: str, request: pyte
         dirs = np.stack([(uv[:, 0] - cx) / fx, (uv[:, 1] - cy) / fy, np.ones(len(uv))], -1) @ scene_from_cam[:3, :3].T
         centre, rot, half, moving = _boxes_at(world, k)
         nearest = np.full(len(uv), np.inf)
+        sphere = _spheres(world)
         for m in np.nonzero(moving)[0]:
-            nearest = np.minimum(nearest, _ray_box_depth(dirs, scene_from_cam[:3, 3], centre[m], rot[m], half[m]))
+            if sphere[m]:
+                hit = _ray_sphere_depth(dirs, scene_from_cam[:3, 3], centre[m], half[m, 0])
+            else:
+                hit = _ray_box_depth(dirs, scene_from_cam[:3, 3], centre[m], rot[m], half[m])
+            nearest = np.minimum(nearest, hit)
         depth = f0.depth.double().numpy().reshape(-1)
         oracle = np.isfinite(nearest) & (nearest <= depth * (1 + 1e-4) + 1e-4)
         np.testing.assert_array_equal(f0.motion_mask.numpy().reshape(-1), oracle)

@@ -1,7 +1,7 @@
-"""The clutter scene, in the spirit of FlyingThings: random textured boxes and slabs at many depths, some moving.
+"""The clutter scene, in the spirit of FlyingThings: random textured boxes, slabs and spheres at many depths.
 
 A large textured hall (the background: walls, floor and ceiling 10-30 m away) holds 40-90 boxes, slabs (one
-side thin) and poles, each rotated about the vertical axis and textured with a random procedural material
+side thin), poles and spheres, each rotated about the vertical axis and textured with a random procedural material
 (checkers, paintings, noise, bricks, planks, weaves, stripes ...) per face axis with random tints and tile
 sizes. They are placed inside the view of random frames at depths of 0.7-25 m (log-uniform, so near and far
 objects are equally common) and never closer than 0.3 m to the camera. About a third of them move: they drift
@@ -94,17 +94,29 @@ def clutter_materials(rng: np.random.Generator) -> tuple[torch.Tensor, list[tupl
     return torch.from_numpy(np.stack(texs)), tiles, [EMIT_NONE] * N_MATERIALS
 
 
-def _random_shape(rng: np.random.Generator) -> np.ndarray:
-    """Half extents of a box (60%), a slab (one side 2-8 cm thick, 30%) or a pole (10%), metres."""
+def _random_shape(rng: np.random.Generator) -> tuple[np.ndarray, bool]:
+    """A random shape: half extents (metres) and whether it is a sphere.
+
+    A box (45%), a slab (one side 2-8 cm thick, 25%), a pole (10%) or a sphere (20%, half extents = radius).
+    """
     size = np.exp(rng.uniform(np.log(0.15), np.log(1.5)))
     half = size * rng.uniform(0.4, 1.0, 3)
     kind = rng.random()
-    if kind < 0.3:
+    if kind < 0.25:
         half[int(rng.integers(3))] = rng.uniform(0.01, 0.04)
-    elif kind < 0.4:
+    elif kind < 0.35:
         half[[0, 2]] = rng.uniform(0.03, 0.12)
         half[1] = size * rng.uniform(1.0, 2.0)
-    return half
+    elif kind < 0.55:
+        return np.full(3, half[0]), True
+    return half, False
+
+
+def _sphere_tiles(tile: tuple[float, float], radius: float) -> list[tuple[float, float]]:
+    """Tile sizes of a sphere's texture: the longitude tile shrunk so that a whole number of tiles wraps around."""
+    around = 2.0 * np.pi * radius
+    tile_u = around / max(1, round(around / tile[0]))
+    return [(float(tile_u), tile[1])] * 3
 
 
 def _place_in_view(
@@ -139,22 +151,23 @@ def _objects(
     cam = poses[:, :3, 3]
     centres: list[np.ndarray] = []
     yaws: list[np.ndarray] = []
-    obj0 = builder_obj_count(builder)
+    obj0 = builder.n_objects()
     n_target, added = int(rng.integers(40, 91)), 0
     for _ in range(4 * n_target):
         if added == n_target:
             break
-        half = _random_shape(rng)
+        half, sphere = _random_shape(rng)
         moving = rng.random() < 0.35
         mats = (int(rng.integers(N_MATERIALS)), int(rng.integers(N_MATERIALS)), int(rng.integers(N_MATERIALS)))
         tint = tuple(rng.uniform(0.6, 1.3, 3))
         start, depth = _place_in_view(rng, poses[chunk], hfov_deg, 4.0 / 3.0)
         half = half * min(1.0, 0.3 * depth / float(half.max()))  # near objects smaller: no wall-filling boxes
         radius = float(np.linalg.norm(half))
+        tiles = _sphere_tiles(builder.material_tiles[mats[0]], float(half[0])) if sphere else None
         if not moving:
             clear = np.linalg.norm(cam - start, axis=1).min() > radius + CLEARANCE_M
             if clear and _inside(start[None], radius, *shell):
-                builder.add(start, half, mats, yaw=rng.uniform(-np.pi, np.pi), tint=tint)
+                builder.add(start, half, mats, yaw=rng.uniform(-np.pi, np.pi), tint=tint, tile_m=tiles, sphere=sphere)
                 added += 1
             continue
         direction = rng.normal(size=3)
@@ -167,14 +180,9 @@ def _objects(
             continue
         centres.append(track)
         yaws.append(rng.uniform(-np.pi, np.pi) + rng.uniform(-2.0, 2.0) * times)
-        builder.add((0.0, 0.0, 0.0), half, mats, tint=tint, obj=obj0 + len(centres) - 1)
+        builder.add((0.0, 0.0, 0.0), half, mats, tint=tint, tile_m=tiles, obj=obj0 + len(centres) - 1, sphere=sphere)
         added += 1
     return centres, yaws
-
-
-def builder_obj_count(builder: BoxBuilder) -> int:
-    """Number of moving objects among the boxes added so far."""
-    return max((row[-1] for row in builder.rows), default=-1) + 1
 
 
 def build_clutter(seed: int, n_frames: int, domain: Domain) -> Scene:

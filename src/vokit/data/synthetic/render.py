@@ -137,10 +137,12 @@ class Renderer:
         boxes = scene.boxes
         n_box = len(boxes)
         # per-box constants, one dummy row (index M) for "no box": half, tint, texture offset, object (-1 static)
+        self.sphere = boxes.sphere if boxes.sphere is not None and bool(boxes.sphere.any()) else None
+        sphere_col = torch.zeros(n_box, 1) if self.sphere is None else self.sphere[:, None].float()
         self.box_const = torch.cat(
             [
-                torch.cat([boxes.half, boxes.tint, boxes.tex_offset_m, boxes.obj[:, None].float()], 1),
-                torch.tensor([[1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, -1.0]]),
+                torch.cat([boxes.half, boxes.tint, boxes.tex_offset_m, boxes.obj[:, None].float(), sphere_col], 1),
+                torch.tensor([[1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, -1.0, 0.0]]),
             ]
         )
         # per (box, face axis): material and tile size; dummy rows for the index M
@@ -169,7 +171,9 @@ class Renderer:
         centre_rel = (centre.double() - pose0[:3, 3]).float()
         dirs = rot0 @ grid.dirs
         depth_env = self._environment(dirs, origin)
-        depth, box = intersect_boxes(grid, dirs, centre_rel, yaw, scene.boxes.half, rot0, depth_env, self.near_m)
+        depth, box = intersect_boxes(
+            grid, dirs, centre_rel, yaw, scene.boxes.half, rot0, depth_env, self.near_m, sphere=self.sphere
+        )
         hit = torch.isfinite(depth).float()
         depth_c = depth.clamp(max=1e6)
         rel = dirs * depth_c
@@ -228,6 +232,11 @@ class Renderer:
         p = torch.stack([cos_yaw * d[0] - sin_yaw * d[2], d[1], sin_yaw * d[0] + cos_yaw * d[2]])
         is_x, is_y, is_z, sign = _face_axis(p, half)
         n_local = sign * torch.stack([is_x, is_y, is_z])
+        if self.sphere is not None:
+            # spheres: radial normal, the x faces' material, (u, v) = arc lengths along longitude and latitude
+            sph = g[14]
+            n_local = n_local + sph * (p / p.norm(dim=0).clamp_min(1e-9) - n_local)
+            is_x, is_y, is_z = is_x + sph * (1.0 - is_x), is_y * (1.0 - sph), is_z * (1.0 - sph)
         normal = torch.stack(
             [cos_yaw * n_local[0] + sin_yaw * n_local[2], n_local[1], -sin_yaw * n_local[0] + cos_yaw * n_local[2]]
         )
@@ -235,6 +244,12 @@ class Renderer:
         pm = p + half
         u = is_x * pm[2] + (1.0 - is_x) * pm[0]
         v = is_y * pm[2] + (1.0 - is_y) * (2.0 * half[1] - pm[1])
+        if self.sphere is not None:
+            radius = half[0]
+            lon = torch.atan2(p[0], p[2]) + math.pi
+            lat = torch.atan2(-p[1], torch.sqrt(p[0] * p[0] + p[2] * p[2])) + 0.5 * math.pi
+            u = u + sph * (radius * lon - u)
+            v = v + sph * (radius * lat - v)
         tex = torch.stack([(u + g[11]) / face[1].clamp_min(1e-6), (v + g[12]) / face[2].clamp_min(1e-6)])
         on_box = (box < self.n_box).float()
         point = rel + scene.scene_from_cam[k, :3, 3].float()[:, None]
