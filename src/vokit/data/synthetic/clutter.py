@@ -3,9 +3,11 @@
 A large textured hall (the background: walls, floor and ceiling 10-30 m away) holds 40-90 boxes, slabs (one
 side thin), poles and spheres, each rotated about the vertical axis and textured with a random procedural material
 (checkers, paintings, noise, bricks, planks, weaves, stripes ...) per face axis with random tints and tile
-sizes. They are placed inside the view of random frames at depths of 0.7-25 m (log-uniform, so near and far
-objects are equally common) and never closer than 0.3 m to the camera. About a third of them move: they drift
-along a straight line (0.5-4 m/s in 3D), bob and spin, as independently moving objects with exact motion masks.
+sizes (per 100 frames of the sequence). They are placed inside the view of random frames at depths of 0.7-25 m
+(log-uniform, so near and far objects are equally common; near ones are shrunk to at most 0.3 times their depth)
+and never closer than 0.3 m to the camera. About a third of them move: they drift along a straight line at
+0.15-0.6 times their depth per second, bob and spin (up to 2 rad/s), as independently moving objects with exact
+motion masks. A sphere's texture wraps a whole number of tiles around its equator.
 
 The camera motion is drawn per seed from `path.MOTION_KINDS` (forward, sideways, pure rotation, hand-held
 6-DoF with strong rotation, driving with turns) at a random speed and frame rate (10, 15, 20 or 30 frames/s),
