@@ -54,3 +54,10 @@ def test_eval_model_on_the_shipped_weights(tmp_path, capsys: pytest.CaptureFixtu
 def test_eval_model_bad_checkpoint_exits_2(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli_main.main(["eval", "model", str(tmp_path / "none.pt"), "--sequences", "0"]) == 2
     assert "none.pt" in capsys.readouterr().err
+
+
+def test_eval_model_missing_real_sequence_exits_2_naming_it(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["eval", "model", str(WEIGHTS), "--sequences", "0", "--real", str(tmp_path / "no-such-seq")]
+    assert cli_main.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "no-such-seq" in err and "Traceback" not in err

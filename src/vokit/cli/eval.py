@@ -26,7 +26,8 @@ ALIGN_CHOICES = ("se3", "sim3", "scale", "none", "kitti_scale", "scale_7dof", "6
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vokit eval", description="Metrics from files: trajectories, depth, flow.")
+    parser = argparse.ArgumentParser(prog="vokit eval", description="Metrics from files: trajectories, depth, flow; "
+                                     "a checkpoint's model-card table.")
     sub = parser.add_subparsers(dest="what", required=True)
 
     t = sub.add_parser("traj", help="ATE / RPE / KITTI segment errors of an estimated trajectory (evo semantics)")
@@ -392,5 +393,7 @@ def main(argv: list[str]) -> int:
         if err.path is not None:
             raise
         # A metric rejected the data (no matching stamps, degenerate alignment, ...): name the inputs.
-        named = {"traj": args.est, "model": args.checkpoint}.get(args.what) or args.pred
+        if args.what == "model":
+            raise VokitError(err.message, args.checkpoint) from err
+        named = args.est if args.what == "traj" else args.pred
         raise VokitError(f"{err.message} (reference: {args.gt})", named) from err
