@@ -23,6 +23,10 @@ class DataConfig:
     domain: str | None = None
     """Named synthetic-world domain (lighting, colour, textures, camera height); unset = the scene's default."""
 
+    scenes: tuple[Literal["street", "room", "clutter"], ...] = ()
+    """Synthetic scene mix: sequence i renders ``scenes[i % len(scenes)]`` in its default domain (``domain`` must
+    be unset); empty = every sequence renders ``scene``."""
+
     textures: str | None = None
     """Synthetic world: folder of images used as photographic textures; unset = procedural textures."""
 
