@@ -138,13 +138,15 @@ class Renderer:
         n_box = len(boxes)
         # per-box constants, one dummy row (index M) for "no box": half, tint, texture offset, object (-1 static)
         self.sphere = boxes.sphere if boxes.sphere is not None and bool(boxes.sphere.any()) else None
-        sphere_col = torch.zeros(n_box, 1) if self.sphere is None else self.sphere[:, None].float()
         self.box_const = torch.cat(
             [
-                torch.cat([boxes.half, boxes.tint, boxes.tex_offset_m, boxes.obj[:, None].float(), sphere_col], 1),
-                torch.tensor([[1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, -1.0, 0.0]]),
+                torch.cat([boxes.half, boxes.tint, boxes.tex_offset_m, boxes.obj[:, None].float()], 1),
+                torch.tensor([[1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, -1.0]]),
             ]
         )
+        if self.sphere is not None:  # a sphere flag column (0 for the dummy row) only when there are spheres
+            flags = torch.cat([self.sphere.float(), torch.zeros(1)])[:, None]
+            self.box_const = torch.cat([self.box_const, flags], 1)
         # per (box, face axis): material and tile size; dummy rows for the index M
         self.face_table = torch.cat(
             [torch.cat([boxes.material[..., None].float(), boxes.tile_m], -1).reshape(-1, 3), torch.zeros(3, 3)]
