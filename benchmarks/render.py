@@ -1,6 +1,7 @@
 """Render-speed benchmark of the synthetic world (frames/s with RGB, depth, flow and motion masks).
 
-    python benchmarks/render.py                        # 128x416, street + room, 1 and 2 threads, 2 workers
+    python benchmarks/render.py                        # 128x416, all scenes, 1 and 2 threads, 2 workers
+    vokit bench render --scenes clutter street-camera --modes 1-thread 2-workers --textures runs/textures
     python benchmarks/render.py --frames 60 --out runs/bench/render.json
 
 Three ways to use two cores are measured: one process with 1 torch thread, one process with 2 torch threads
@@ -26,11 +27,18 @@ from vokit.data.synthetic import SyntheticWorld
 
 
 def _render_range(
-    scene: str, domain: str | None, seed: int, n_frames: int, size: tuple[int, int], frames: list[int], threads: int
+    scene: str,
+    domain: str | None,
+    seed: int,
+    n_frames: int,
+    size: tuple[int, int],
+    frames: list[int],
+    threads: int,
+    textures: str | None = None,
 ) -> tuple[float, float]:
     """Render ``frames`` of one world; returns (wall seconds, CPU seconds) of the rendering alone."""
     torch.set_num_threads(threads)
-    world = SyntheticWorld(scene, n_frames, seed, size[0], size[1], domain, memory_cache=1)
+    world = SyntheticWorld(scene, n_frames, seed, size[0], size[1], domain, memory_cache=1, textures=textures)
     world.renderer.render(frames[0])
     wall, cpu = time.perf_counter(), time.process_time()
     for k in frames:
@@ -38,7 +46,9 @@ def _render_range(
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def measure(scene: str, domain: str | None, size: tuple[int, int], n: int, repeats: int, mode: str) -> dict:
+def measure(
+    scene: str, domain: str | None, size: tuple[int, int], n: int, repeats: int, mode: str, textures: str | None = None
+) -> dict:
     """Frames/s of one configuration: mode ``1-thread``, ``2-threads`` or ``2-workers``."""
     frames = list(range(n))
     rates, cpu_ms = [], []
@@ -46,18 +56,19 @@ def measure(scene: str, domain: str | None, size: tuple[int, int], n: int, repea
         if mode == "2-workers":
             halves = [frames[0::2], frames[1::2]]
             with ProcessPoolExecutor(2) as pool:
-                jobs = [pool.submit(_render_range, scene, domain, 0, n + 1, size, h, 1) for h in halves]
+                jobs = [pool.submit(_render_range, scene, domain, 0, n + 1, size, h, 1, textures) for h in halves]
                 results = [j.result() for j in jobs]
             # the workers' own render time (their start-up and scene building are not counted)
             wall = max(r[0] for r in results)
             cpu = sum(r[1] for r in results)
         else:
-            wall, cpu = _render_range(scene, domain, 0, n + 1, size, frames, 1 if mode == "1-thread" else 2)
+            threads = 1 if mode == "1-thread" else 2
+            wall, cpu = _render_range(scene, domain, 0, n + 1, size, frames, threads, textures)
         rates.append(n / wall)
         cpu_ms.append(1e3 * cpu / n)
     return {
         "scene": scene,
-        "domain": domain or scene,
+        "domain": (domain or scene) + ("+photo" if textures else ""),
         "size": f"{size[0]}x{size[1]}",
         "mode": mode,
         "frames": n,
@@ -75,7 +86,8 @@ def build_time(scene: str, size: tuple[int, int], n: int) -> float:
     return time.perf_counter() - start
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
+    """Run the configurations, print the table and write the JSON; returns 0."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--height", type=int, default=128)
     parser.add_argument("--width", type=int, default=416)
@@ -84,9 +96,11 @@ def main() -> None:
     parser.add_argument(
         "--scenes",
         nargs="+",
-        default=["street", "room", "street-night", "street-fog"],
-        help="scenes or domains to time (default street room street-night street-fog)",
+        default=["street", "room", "clutter", "street-night", "street-fog", "street-camera", "clutter-camera"],
+        help="scenes or domains to time (default street room clutter street-night street-fog street-camera "
+        "clutter-camera)",
     )
+    parser.add_argument("--textures", default=None, help="folder of images for photographic textures")
     parser.add_argument(
         "--modes",
         nargs="+",
@@ -94,17 +108,17 @@ def main() -> None:
         choices=["1-thread", "2-threads", "2-workers"],
     )
     parser.add_argument("--out", type=Path, default=Path("runs/bench/render.json"), help="JSON output file")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     size = (args.height, args.width)
     rows = []
     for name in args.scenes:
         scene = name.split("-")[0]
         domain = name if "-" in name else None
         for mode in args.modes:
-            rows.append(measure(scene, domain, size, args.frames, args.repeats, mode))
+            rows.append(measure(scene, domain, size, args.frames, args.repeats, mode, args.textures))
             r = rows[-1]
             print(f"  {r['domain']:<14} {r['mode']:<10} {r['fps_best']:7.1f} fps", flush=True)
-    builds = {scene: build_time(scene, size, 100) for scene in ("street", "room")}
+    builds = {scene: build_time(scene, size, 100) for scene in ("street", "room", "clutter")}
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print()
     print(
@@ -139,7 +153,8 @@ def main() -> None:
         )
     )
     print(f"wrote {args.out}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

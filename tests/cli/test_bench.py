@@ -80,3 +80,15 @@ def test_bench_vo_writes_table_and_json(tmp_path, capsys):
     assert row["operator"] == "lk" and row["fps"] > 0 and row["ms_per_frame"]["operator"] > 0
     assert "| 48x64 | fast | lk |" in (out / "vo.md").read_text()
     assert "frames/s" not in capsys.readouterr().err
+
+
+def test_bench_render_times_the_new_scenes(tmp_path, capsys):
+    out = tmp_path / "render.json"
+    argv = ["render", "--frames", "2", "--repeats", "1", "--modes", "1-thread", "--height", "32", "--width", "64",
+            "--scenes", "clutter", "street-camera", "--out", str(out)]
+    assert bench.main(argv) == 0
+    data = json.loads(out.read_text())
+    assert [(r["domain"], r["mode"]) for r in data["rows"]] == [("clutter", "1-thread"), ("street-camera", "1-thread")]
+    assert all(r["fps_best"] > 0 and r["cpu_ms_per_frame_best"] > 0 for r in data["rows"])
+    assert set(data["scene_build_s"]) == {"street", "room", "clutter"}
+    assert "| clutter " in capsys.readouterr().out

@@ -103,3 +103,21 @@ def test_loader_with_workers_matches_in_process_loading(tmp_path) -> None:
     par = list(make_loader(data, dataclasses.replace(config, num_workers=2), seed=3, start_step=0, total_steps=3))
     for a, b in zip(ref, par, strict=True):
         assert torch.equal(a.images, b.images) and torch.equal(a.net_images, b.net_images)
+
+
+def test_synthetic_scene_mix_and_photo_textures(tmp_path) -> None:
+    from PIL import Image
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.fromarray((torch.rand(40, 50, 3) * 255).to(torch.uint8).numpy()).save(folder / "a.png")
+    config = DataConfig(scenes=("street", "clutter", "room"), n_sequences=4, sequence_frames=3, height=32, width=64,
+                        textures=str(folder))
+    data = build_training_data(config)
+    names = [seq.name for seq in data.sequences]
+    assert [n.split("-")[1] for n in names] == ["street", "clutter", "room", "street"]
+    plain = build_training_data(dataclasses.replace(config, textures=None))
+    assert not torch.equal(data.sequences[1][0].image, plain.sequences[1][0].image)
+    assert torch.equal(data.sequences[1][0].depth, plain.sequences[1][0].depth)
+    with pytest.raises(VokitError, match="data.domain"):
+        build_training_data(dataclasses.replace(config, domain="street-night"))

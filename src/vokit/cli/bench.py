@@ -21,6 +21,7 @@ from vokit.errors import VokitError
 BENCHMARKS: dict[str, str] = {
     "ba": "one BA Gauss-Newton iteration: vokit vs dense torch vs scipy sparse",
     "vo": "patchvo frames/s and per-stage time per preset, operator and image size",
+    "render": "synthetic-world render frames/s per scene and domain (1 thread, 2 threads, 2 workers)",
 }
 
 

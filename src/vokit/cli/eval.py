@@ -4,6 +4,7 @@
         --rpe-delta N [--rpe-unit frames|m]
     vokit eval depth GT|gt_depths.npz PRED --crop garg --median-scaling
     vokit eval flow GT PRED [--fg-mask OBJ_MAP_DIR]
+    vokit eval model CHECKPOINT [--real SEQ ...] [--sequences 4 --frames 60 --scene street ...]
 
 Each prints a table, writes ``metrics.json`` and PNG plots to ``--out`` (when given). Bad input raises
 `VokitError` naming the file; the ``vokit`` dispatcher prints it and exits with status 2.
@@ -25,7 +26,8 @@ ALIGN_CHOICES = ("se3", "sim3", "scale", "none", "kitti_scale", "scale_7dof", "6
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vokit eval", description="Metrics from files: trajectories, depth, flow.")
+    parser = argparse.ArgumentParser(prog="vokit eval", description="Metrics from files: trajectories, depth, flow; "
+                                     "a checkpoint's model-card table.")
     sub = parser.add_subparsers(dest="what", required=True)
 
     t = sub.add_parser("traj", help="ATE / RPE / KITTI segment errors of an estimated trajectory (evo semantics)")
@@ -78,6 +80,19 @@ def _parser() -> argparse.ArgumentParser:
                    help="foreground masks, one 8-bit PNG per flow (file or folder, sorted like GT): non-zero = "
                         "foreground, as KITTI 2015 obj_map; adds EPE and Fl on fg and bg pixels")
     f.add_argument("--out", type=Path, default=None, help="folder for metrics.json")
+
+    m = sub.add_parser("model", help="model-card table of a checkpoint: synthetic test split and real sequences, "
+                       "beside trivial predictors")
+    m.add_argument("checkpoint", type=Path, help="checkpoint file or training run folder")
+    m.add_argument("--real", nargs="*", default=[], help="dataset folders to run as well (any layout vokit run reads)")
+    m.add_argument("--scene", nargs="+", default=["street"], choices=("street", "room", "clutter"),
+                   help="synthetic test-split scenes, one row each (default street)")
+    m.add_argument("--sequences", type=integer, default=4, help="test-split sequences per scene (default 4; 0: none)")
+    m.add_argument("--frames", type=integer, default=60, help="frames per synthetic sequence (default 60)")
+    m.add_argument("--height", type=integer, default=128, help="synthetic image height (default 128)")
+    m.add_argument("--width", type=integer, default=416, help="synthetic image width (default 416)")
+    m.add_argument("--out", type=Path, default=None,
+                   help="folder for model_card.json, model_card.md and each run's outputs (default: none kept)")
     return parser
 
 
@@ -343,10 +358,29 @@ def run_flow(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_model(args: argparse.Namespace) -> int:
+    """``vokit eval model``: the model-card table (`vokit.app.model_card`)."""
+    from vokit.app.model_card import evaluate_model
+    from vokit.metrics.serialize import json_ready
+
+    if not args.checkpoint.exists():
+        raise VokitError("no such checkpoint file or run folder", args.checkpoint)
+    card = evaluate_model(args.checkpoint, args.real, args.scene, args.sequences, args.frames, args.height,
+                          args.width, None if args.out is None else args.out / "runs")
+    print(f"vokit eval model: {args.checkpoint} ({card.method}); depth median-scaled per image, Sim(3) ATE, "
+          "pooled flow EPE and mask IoU")
+    print(card.table())
+    if args.out is not None:
+        (args.out / "model_card.md").write_text(card.table() + "\n")
+        (args.out / "model_card.json").write_text(json.dumps(json_ready(card.as_dict()), indent=2) + "\n")
+        print(f"wrote {args.out / 'model_card.md'} and model_card.json")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     """Run ``vokit eval``; returns the exit status (0 ok; bad input raises `VokitError`, exit 2)."""
     args = _parser().parse_args(argv)
-    run = {"traj": run_traj, "depth": run_depth, "flow": run_flow}[args.what]
+    run = {"traj": run_traj, "depth": run_depth, "flow": run_flow, "model": run_model}[args.what]
     _check_options(args)
     created = args.out is not None and not args.out.exists()
     if args.out is not None:
@@ -359,5 +393,7 @@ def main(argv: list[str]) -> int:
         if err.path is not None:
             raise
         # A metric rejected the data (no matching stamps, degenerate alignment, ...): name the inputs.
+        if args.what == "model":
+            raise VokitError(err.message, args.checkpoint) from err
         named = args.est if args.what == "traj" else args.pred
         raise VokitError(f"{err.message} (reference: {args.gt})", named) from err

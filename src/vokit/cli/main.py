@@ -18,7 +18,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("vokit.cli.demo", "render a synthetic street, run the shipped model, evaluate, write a report"),
     "run": ("vokit.cli.run", "VO + depth on your images, video or dataset sequence"),
     "train": ("vokit.cli.train", "train a preset (see `vokit train --help`)"),
-    "eval": ("vokit.cli.eval", "trajectory, depth and flow metrics from files"),
+    "eval": ("vokit.cli.eval", "trajectory, depth and flow metrics from files; a checkpoint's model-card table"),
     "synth": ("vokit.cli.synth", "write a synthetic sequence with full ground truth to disk"),
     "bench": ("vokit.cli.bench", "speed and memory benchmarks"),
     "gradvar": ("vokit.cli.gradvar", "gradient signal-to-noise of a checkpoint"),

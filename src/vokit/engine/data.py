@@ -96,15 +96,20 @@ def _synthetic_sequences(config: DataConfig) -> list[FrameSequence]:
     from vokit.data.synthetic import make_sequence
     from vokit.data.synthetic.domain import split_seed
 
+    if config.scenes and config.domain is not None:
+        raise VokitError(f"data.domain ({config.domain}) applies to one scene: leave it unset with data.scenes "
+                         f"({', '.join(config.scenes)}), whose sequences use each scene's default domain")
+    mix = config.scenes or (config.scene,)
     return [
         make_sequence(
-            scene=config.scene,
+            scene=mix[i % len(mix)],
             n_frames=config.sequence_frames,
             seed=split_seed("train", config.first_sequence + i),
             height=config.height,
             width=config.width,
             domain=config.domain,
             cache_dir=config.cache_dir,
+            textures=config.textures,
         )
         for i in range(config.n_sequences)
     ]

@@ -135,3 +135,38 @@ def test_ray_grid_orders_pixels_by_tile() -> None:
     dirs = grid.to_image(grid.dirs)
     torch.testing.assert_close(dirs[0], (u - 20.0) / 50.0)
     torch.testing.assert_close(dirs[2], torch.ones(21, 43))
+
+
+def test_spheres_match_a_float64_quadratic_oracle() -> None:
+    """A third of the boxes are spheres (radius half[:, 0]): depth of the nearest surface against float64 slab
+    tests and ray-sphere quadratics; rays within 1e-3 r of grazing a sphere are left out (float32 there)."""
+    centre, yaw, half = _random_boxes(5, 45)
+    sphere = torch.arange(45) % 3 == 0
+    half[sphere] = half[sphere, :1].expand(-1, 3)
+    rot = _camera(0.1, -0.05, 0.02)
+    intr = torch.tensor([60.0, 60.0, 39.5, 23.5])
+    grid = make_ray_grid(48, 80, intr, tile=8)
+    dirs = rot @ grid.dirs
+    bound = torch.full((dirs.shape[1],), float("inf"))
+    depth, box = intersect_boxes(grid, dirs, centre, yaw, half, rot, bound, near=0.05, sphere=sphere)
+    d = dirs.T.double().numpy()
+    t_all = _brute_force(d, centre.double().numpy(), yaw.double().numpy(), half.double().numpy(), 0.05)
+    grazing = np.zeros(d.shape[0], dtype=bool)
+    for m in np.nonzero(sphere.numpy())[0]:
+        o = -centre[m].double().numpy()
+        r = float(half[m, 0])
+        a, b, c = (d * d).sum(1), d @ o, o @ o - r * r
+        disc = b * b - a * c
+        t = (-b - np.sqrt(np.clip(disc, 0, None))) / a
+        t_all[:, m] = np.where((disc >= 0) & (t > 0.05), t, np.inf)
+        grazing |= np.abs(disc) < 2e-3 * r * a * r  # (distance of the ray from the centre - r) below ~1e-3 r
+    best = t_all.min(1)
+    hit = np.isfinite(best)
+    ok = ~grazing
+    assert (hit & np.isin(t_all.argmin(1), np.nonzero(sphere.numpy())[0])).sum() > 100  # spheres are seen
+    np.testing.assert_array_equal(torch.isfinite(depth).numpy()[ok], hit[ok])
+    np.testing.assert_allclose(depth.numpy()[ok & hit], best[ok & hit], rtol=1e-4)
+    ordered = np.sort(t_all, axis=1)
+    with np.errstate(invalid="ignore"):
+        unambiguous = ok & hit & (ordered[:, 1] - ordered[:, 0] > 1e-3 * ordered[:, 0])
+    np.testing.assert_array_equal(box.numpy()[unambiguous], t_all.argmin(1)[unambiguous])

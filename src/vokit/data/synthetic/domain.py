@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 
 from vokit.errors import VokitError
 
-SCENES = ("street", "room")
+SCENES = ("street", "room", "clutter")
 """The scene generators of the synthetic world."""
 
 
@@ -20,7 +20,7 @@ class Domain:
 
     Attributes:
         name: registry name, ``"<scene>"`` or ``"<scene>-<variant>"``.
-        scene: ``"street"`` or ``"room"``.
+        scene: ``"street"``, ``"room"`` or ``"clutter"``.
         exposure: linear gain applied to the rendered radiance before the tone curve.
         gamma: display gamma of the tone curve (output = radiance ** (1 / gamma)).
         colour_cast: per-channel (r, g, b) gain (white balance shift).
@@ -36,9 +36,15 @@ class Domain:
         sky_zenith: sky colour straight up (linear RGB).
         sky_horizon: sky colour at the horizon (linear RGB).
         texture_family: palette and pattern family (street: ``urban``, ``desert``, ``modern``; room: ``home``,
-            ``office``).
+            ``office``; clutter: ``clutter``).
         camera_height_m: camera height above the ground or floor, metres; None = the scene's default.
         noise_std: standard deviation of additive Gaussian sensor noise on the [0, 1] image (0 = none).
+        exposure_drift: peak change of the natural log of a smooth per-frame exposure gain (auto-exposure
+            changes, three sinusoids of 0.05-0.5 Hz; 0 = constant exposure).
+        vignetting: darkening of the image corners: radiance times ``1 - vignetting * r^2``, r the distance from
+            the principal point relative to the farthest image corner (0 = none).
+        motion_blur: shutter time as a fraction of the frame interval, centred on the frame's instant; the
+            image is averaged along each pixel's flow over it (0 = none).
     """
 
     name: str
@@ -60,12 +66,19 @@ class Domain:
     texture_family: str = "urban"
     camera_height_m: float | None = None
     noise_std: float = 0.0
+    exposure_drift: float = 0.0
+    vignetting: float = 0.0
+    motion_blur: float = 0.0
 
     def __post_init__(self) -> None:
         if self.scene not in SCENES:
             raise VokitError(f"domain {self.name!r}: unknown scene {self.scene!r}, expected one of {SCENES}")
         if self.exposure <= 0 or self.gamma <= 0:
             raise VokitError(f"domain {self.name!r}: exposure and gamma must be positive")
+        if not (0.0 <= self.vignetting < 1.0 and 0.0 <= self.motion_blur <= 1.0 and self.exposure_drift >= 0.0):
+            raise VokitError(
+                f"domain {self.name!r}: vignetting must be in [0, 1), motion_blur in [0, 1] and exposure_drift >= 0"
+            )
 
 
 _STREET = Domain(name="street", scene="street")
@@ -140,6 +153,19 @@ DOMAINS: dict[str, Domain] = {
     "room-office": replace(_ROOM, name="room-office", texture_family="office", colour_cast=(0.95, 1.0, 1.08)),
     "room-low": replace(_ROOM, name="room-low", camera_height_m=0.8),
     "room-noisy": replace(_ROOM, name="room-noisy", exposure=0.6, noise_std=0.03),
+    "street-camera": replace(
+        _STREET, name="street-camera", exposure_drift=0.15, vignetting=0.35, motion_blur=0.5, noise_std=0.01
+    ),
+    "room-camera": replace(
+        _ROOM, name="room-camera", exposure_drift=0.15, vignetting=0.35, motion_blur=0.5, noise_std=0.015
+    ),
+    "clutter": Domain(name="clutter", scene="clutter", ambient=0.55, sun=0.6, sun_elevation_deg=60.0,
+                      texture_family="clutter"),
+    "clutter-dark": Domain(name="clutter-dark", scene="clutter", ambient=0.25, sun=0.35, sun_elevation_deg=30.0,
+                           texture_family="clutter", exposure=0.8),
+    "clutter-camera": Domain(name="clutter-camera", scene="clutter", ambient=0.55, sun=0.6, sun_elevation_deg=60.0,
+                             texture_family="clutter", exposure_drift=0.15, vignetting=0.35, motion_blur=0.5,
+                             noise_std=0.01),
 }
 """Registry of named domains; add your own with `register_domain`."""
 

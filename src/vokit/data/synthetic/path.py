@@ -126,6 +126,7 @@ def handheld(
     times: np.ndarray,
     position: np.ndarray,
     target: np.ndarray | None = None,
+    strength: float = 1.0,
 ) -> np.ndarray:
     """Rotation-rich hand-held orientation for given camera centres.
 
@@ -139,6 +140,7 @@ def handheld(
         times: ``(F,)`` frame times, seconds.
         position: ``(F, 3)`` camera centres in the scene frame, metres.
         target: ``(F, 3)`` points to follow, or None.
+        strength: scale of the sweeping, pitch and roll swings (1 = the amplitudes above).
 
     Returns:
         ``(F, 4, 4)`` ``scene_from_cam`` poses.
@@ -154,9 +156,9 @@ def handheld(
         yaw0 = _smooth(_rate_limited(np.arctan2(rel[:, 0], rel[:, 2]), np.deg2rad(50.0) * dt), 0.25 / dt)
         pitch = np.clip(np.arctan2(-rel[:, 1], np.hypot(rel[:, 0], rel[:, 2])), np.deg2rad(-45), np.deg2rad(20))
         pitch0 = _smooth(_rate_limited(pitch, np.deg2rad(30.0) * dt), 0.25 / dt)
-    yaw = yaw0 + wobble(rng, times, 0.6, (0.08, 0.35))
-    pitch = pitch0 + wobble(rng, times, np.deg2rad(12.0), (0.1, 0.5))
-    roll = wobble(rng, times, np.deg2rad(8.0), (0.1, 0.6))
+    yaw = yaw0 + wobble(rng, times, 0.6 * strength, (0.08, 0.35))
+    pitch = pitch0 + wobble(rng, times, np.deg2rad(12.0) * strength, (0.1, 0.5))
+    roll = wobble(rng, times, np.deg2rad(8.0) * strength, (0.1, 0.6))
     return pose_matrices(position, rotation_ypr(yaw, pitch, roll))
 
 
@@ -176,3 +178,61 @@ def _smooth(signal: np.ndarray, sigma_samples: float) -> np.ndarray:
     kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / max(sigma_samples, 1e-6)) ** 2)
     padded = np.pad(signal, radius, mode="edge")
     return np.convolve(padded, kernel / kernel.sum(), mode="valid")
+
+
+MOTION_KINDS = ("forward", "sideways", "rotation", "handheld", "drive")
+"""Camera motions of `motion_path`: straight forward, sideways (translation along the image x axis), pure
+rotation (no translation), hand-held 6-DoF with strong rotation, and driving with turns."""
+
+
+def motion_path(
+    rng: np.random.Generator, kind: str, times: np.ndarray, speed_mps: float, height_m: float
+) -> np.ndarray:
+    """A camera path of one motion kind, starting at (0, -height, 0) and heading along a random yaw.
+
+    Args:
+        rng: random generator.
+        kind: one of `MOTION_KINDS`.
+        times: ``(F,)`` frame times, seconds.
+        speed_mps: mean speed, m/s (ignored for ``"rotation"``).
+        height_m: camera height above the floor, metres.
+
+    Returns:
+        ``(F, 4, 4)`` ``scene_from_cam`` poses. ``forward`` moves along the optical axis (yaw, pitch and roll
+        wobble by about 2 degrees); ``sideways`` moves along the camera's x axis looking at right angles to the
+        motion; ``rotation`` keeps the centre fixed and swings yaw by up to +-60 degrees, pitch by +-20 and roll
+        by +-12 (20-40 degrees/s on average); ``handheld`` walks at ``speed_mps`` with strong rotation (as
+        `handheld`, twice the sweep); ``drive`` follows a road-like curve whose heading turns by up to about 25
+        degrees/s, the camera looking along it.
+    """
+    if kind not in MOTION_KINDS:
+        raise ValueError(f"motion_path: unknown motion {kind!r}; expected one of {MOTION_KINDS}")
+    heading0 = rng.uniform(-np.pi, np.pi)
+    n = len(times)
+    small = np.deg2rad(2.0)
+    if kind == "rotation":
+        position = np.tile(np.array([0.0, -height_m, 0.0]), (n, 1))
+        yaw = heading0 + wobble(rng, times, np.deg2rad(60.0), (0.15, 0.4))
+        pitch = wobble(rng, times, np.deg2rad(20.0), (0.1, 0.4))
+        roll = wobble(rng, times, np.deg2rad(12.0), (0.1, 0.4))
+        return pose_matrices(position, rotation_ypr(yaw, pitch, roll))
+    if kind == "handheld":
+        position = handheld_positions(rng, times, (0.0, 0.0), (1.0, 1.0), height_m)
+        position[:, [0, 2]] += speed_mps * (times - times[0])[:, None] * np.array([np.sin(heading0), np.cos(heading0)])
+        return handheld(rng, times, position, None, strength=2.0)
+    if kind == "drive":
+        turn_rate = wobble(rng, times, np.deg2rad(25.0), (0.03, 0.12))
+        dt = np.diff(times, prepend=times[0])
+        heading = heading0 + np.cumsum(turn_rate * dt)
+    else:
+        heading = np.full(n, heading0)
+    speed = speed_mps * (1.0 + wobble(rng, times, 0.2, (0.05, 0.2)))
+    dt = np.diff(times, prepend=times[0])
+    step = (speed * dt)[:, None] * np.stack([np.sin(heading), np.cos(heading)], -1)
+    xz = np.cumsum(step, 0)
+    position = np.stack([xz[:, 0], -height_m + wobble(rng, times, 0.03, (0.3, 1.5)), xz[:, 1]], -1)
+    look = heading + (np.pi / 2 * rng.choice([-1.0, 1.0]) if kind == "sideways" else 0.0)
+    yaw = look + wobble(rng, times, small, (0.05, 0.5))
+    pitch = wobble(rng, times, small, (0.1, 0.8))
+    roll = wobble(rng, times, small, (0.1, 0.6))
+    return pose_matrices(position, rotation_ypr(yaw, pitch, roll))

@@ -22,7 +22,7 @@ Rays are ``K^-1 [u, v, 1]`` (z component 1), so the ray parameter of a hit is it
 from dataclasses import dataclass
 
 import torch
-from jaxtyping import Float, Int, Shaped
+from jaxtyping import Bool, Float, Int, Shaped
 from torch import Tensor
 
 _CORNER_SIGNS = torch.tensor(
@@ -224,11 +224,13 @@ def _slab_keys(
     sin_yaw: Tensor,
     half: Tensor,
     near: float,
+    sphere: Tensor | None = None,
 ) -> Tensor:
     """Slab test of (tile, box) pairs; returns ``(E, Q)`` int64 keys ``(depth bits << 32) | box``.
 
     A miss gets a huge depth (1e20 or more, never below `_NOTHING`) instead of a boolean mask, because float
-    arithmetic is much faster than boolean selection on the CPU.
+    arithmetic is much faster than boolean selection on the CPU. Boxes flagged in ``sphere`` (float, per box)
+    are spheres of radius ``half[:, 0]``: the nearer root of ``|o + t d|^2 = r^2`` replaces the slab hit.
     """
     d = dirs.reshape(3, -1, q).index_select(1, tile)
     dx, dy, dz = d[0], d[1], d[2]
@@ -237,7 +239,8 @@ def _slab_keys(
     h = half[box]
     t_near: Tensor | None = None
     t_far: Tensor | None = None
-    for axis, dl in ((0, c * dx - s * dz), (1, dy), (2, s * dx + c * dz)):
+    local = ((0, c * dx - s * dz), (1, dy), (2, s * dx + c * dz))
+    for axis, dl in local:
         inv = 1.0 / dl
         t_lo = (-h[:, axis : axis + 1] - o[:, axis : axis + 1]) * inv
         t_hi = (h[:, axis : axis + 1] - o[:, axis : axis + 1]) * inv
@@ -246,6 +249,16 @@ def _slab_keys(
         t_far = hi if t_far is None else torch.minimum(t_far, hi)
     assert t_near is not None and t_far is not None
     penalty = (t_near - t_far).clamp_min(0.0) + (near - t_near).clamp_min(0.0)
+    if sphere is not None:
+        sph = sphere[box][:, None]
+        a = sum(dl * dl for _, dl in local)
+        b = sum(o[:, axis : axis + 1] * dl for axis, dl in local)
+        c2 = (o * o).sum(-1, keepdim=True) - h[:, :1] * h[:, :1]
+        disc = b * b - a * c2
+        t_sphere = (-b - disc.clamp_min(0.0).sqrt()) / a
+        miss = (-disc).clamp_min(0.0) * 1e30 + (near - t_sphere).clamp_min(0.0)
+        t_near = t_near + sph * (t_sphere - t_near)
+        penalty = penalty + sph * (miss - penalty)
     t_key = torch.nan_to_num(t_near + penalty * 1e30, nan=float("inf")).clamp_min(0.0)
     return (t_key.view(torch.int32).long() << 32) | box[:, None]
 
@@ -260,6 +273,7 @@ def intersect_boxes(
     depth_bound: Float[Tensor, " P"],
     near: float = 0.05,
     first_pass: int = 3,
+    sphere: Bool[Tensor, " M"] | None = None,
 ) -> tuple[Float[Tensor, " P"], Int[Tensor, " P"]]:
     """Nearest surface of every pixel ray: a box, or the surface given by ``depth_bound``; tile-order pixels.
 
@@ -278,6 +292,8 @@ def intersect_boxes(
         depth_bound: ``(P,)`` z-depth of another surface per pixel (ground plane, room walls; ``inf`` for none).
         near: hits closer than this z-depth (metres) are ignored, so is a box containing the camera.
         first_pass: boxes per tile in the first pass.
+        sphere: which boxes are spheres of radius ``half[:, 0]`` (None: all are boxes); their bounding cube
+            serves the binning and culling.
 
     Returns:
         ``(depth, box)``: z-depth of the nearest surface (``inf`` where none) and the index of the box seen,
@@ -304,6 +320,7 @@ def intersect_boxes(
             cos_yaw, sin_yaw = torch.cos(yaw), torch.sin(yaw)
             origin_local = yaw_rotate(cos_yaw, -sin_yaw, -centre_rel)
             offsets = torch.arange(q)
+            sphere_f = sphere.float() if sphere is not None and bool(sphere.any()) else None
             first = rank < first_pass
             for sel in (first, None):
                 if sel is None:
@@ -312,7 +329,7 @@ def intersect_boxes(
                 t_sel, b_sel = tile[sel], box[sel]
                 if b_sel.numel() == 0:
                     continue
-                pair_keys = _slab_keys(dirs, q, t_sel, b_sel, origin_local, cos_yaw, sin_yaw, half, near)
+                pair_keys = _slab_keys(dirs, q, t_sel, b_sel, origin_local, cos_yaw, sin_yaw, half, near, sphere_f)
                 keys.scatter_reduce_(0, (t_sel[:, None] * q + offsets).reshape(-1), pair_keys.reshape(-1), "amin")
     depth = (keys >> 32).int().view(torch.float32)
     return torch.where(depth < _NOTHING, depth, float("inf")), keys & 0xFFFFFFFF

@@ -19,12 +19,15 @@ Ground truth:
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
 from vokit.data.synthetic.atlas import TextureAtlas
 from vokit.data.synthetic.domain import Domain
+from vokit.data.synthetic.path import wobble
 from vokit.data.synthetic.raycast import intersect_boxes, make_ray_grid
 from vokit.data.synthetic.scene import EMIT_WINDOWS, Scene
 from vokit.data.synthetic.shading import PAINT, lane_markings, point_lights, sky_radiance, street_lamps, tone_map
@@ -54,10 +57,18 @@ class RenderedFrame:
     box_id: Int[Tensor, "H W"]
 
 
-def intrinsics_for(height: int, width: int, hfov_deg: float) -> Float[Tensor, "4"]:
-    """Square-pixel pinhole intrinsics with the given horizontal field of view, principal point at the centre."""
+def intrinsics_for(
+    height: int, width: int, hfov_deg: float, principal_offset: tuple[float, float] = (0.0, 0.0)
+) -> Float[Tensor, "4"]:
+    """Square-pixel pinhole intrinsics with the given horizontal field of view.
+
+    The principal point is the image centre ``((W - 1) / 2, (H - 1) / 2)`` shifted by ``principal_offset``
+    times ``(W, H)``.
+    """
     f = (width / 2.0) / math.tan(math.radians(hfov_deg) / 2.0)
-    return torch.tensor([f, f, (width - 1) / 2.0, (height - 1) / 2.0], dtype=torch.float32)
+    cx = (width - 1) / 2.0 + principal_offset[0] * width
+    cy = (height - 1) / 2.0 + principal_offset[1] * height
+    return torch.tensor([f, f, cx, cy], dtype=torch.float32)
 
 
 def _yaw_rot(yaw: Tensor) -> Tensor:
@@ -90,7 +101,8 @@ class Renderer:
         use_mip: prefilter textures with the mip pyramid (False samples level 0 only, for comparisons).
         near_m: near clipping depth, metres.
         max_depth_m: ground hits farther than this z-depth are shown as sky, metres.
-        noise_seed: seed of the sensor noise (used only when ``domain.noise_std > 0``).
+        noise_seed: seed of the sensor noise and of the exposure changes (``domain.noise_std``,
+            ``domain.exposure_drift``).
     """
 
     def __init__(
@@ -110,7 +122,7 @@ class Renderer:
         self.scene = scene
         self.domain = domain
         self.height, self.width = height, width
-        self.intrinsics = intrinsics_for(height, width, scene.hfov_deg)
+        self.intrinsics = intrinsics_for(height, width, scene.hfov_deg, scene.principal_offset)
         self.grid = make_ray_grid(height, width, self.intrinsics, tile)
         self.atlas = TextureAtlas(scene.textures)
         self.use_mip = use_mip
@@ -120,15 +132,21 @@ class Renderer:
         el, az = math.radians(domain.sun_elevation_deg), math.radians(domain.sun_azimuth_deg)
         self.sun_dir = torch.tensor([math.cos(el) * math.sin(az), -math.sin(el), math.cos(el) * math.cos(az)])
         self.dir_norm = self.grid.dirs.norm(dim=0)
+        self.exposure_gain = exposure_gains(scene.timestamps.numpy(), domain.exposure_drift, noise_seed)
+        self.vignette = vignette(self.grid.uv, self.intrinsics, height, width, domain.vignetting)
         boxes = scene.boxes
         n_box = len(boxes)
         # per-box constants, one dummy row (index M) for "no box": half, tint, texture offset, object (-1 static)
+        self.sphere = boxes.sphere if boxes.sphere is not None and bool(boxes.sphere.any()) else None
         self.box_const = torch.cat(
             [
                 torch.cat([boxes.half, boxes.tint, boxes.tex_offset_m, boxes.obj[:, None].float()], 1),
                 torch.tensor([[1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, -1.0]]),
             ]
         )
+        if self.sphere is not None:  # a sphere flag column (0 for the dummy row) only when there are spheres
+            flags = torch.cat([self.sphere.float(), torch.zeros(1)])[:, None]
+            self.box_const = torch.cat([self.box_const, flags], 1)
         # per (box, face axis): material and tile size; dummy rows for the index M
         self.face_table = torch.cat(
             [torch.cat([boxes.material[..., None].float(), boxes.tile_m], -1).reshape(-1, 3), torch.zeros(3, 3)]
@@ -155,7 +173,9 @@ class Renderer:
         centre_rel = (centre.double() - pose0[:3, 3]).float()
         dirs = rot0 @ grid.dirs
         depth_env = self._environment(dirs, origin)
-        depth, box = intersect_boxes(grid, dirs, centre_rel, yaw, scene.boxes.half, rot0, depth_env, self.near_m)
+        depth, box = intersect_boxes(
+            grid, dirs, centre_rel, yaw, scene.boxes.half, rot0, depth_env, self.near_m, sphere=self.sphere
+        )
         hit = torch.isfinite(depth).float()
         depth_c = depth.clamp(max=1e6)
         rel = dirs * depth_c
@@ -166,8 +186,11 @@ class Renderer:
         stacked = torch.cat([image, (depth_c * hit)[None], flow, moving[None], obj[None], box[None].float()])
         out = grid.to_image(stacked)
         box_id = out[8].long()
+        rgb = out[:3]
+        if self.domain.motion_blur > 0:
+            rgb = self._noisy(k, motion_blur(rgb, out[4:6], self.domain.motion_blur))
         return RenderedFrame(
-            image=out[:3].contiguous(),
+            image=rgb.contiguous(),
             depth=out[3].contiguous(),
             flow=out[4:6].permute(1, 2, 0).contiguous(),
             motion_mask=out[6] > 0.5,
@@ -211,6 +234,11 @@ class Renderer:
         p = torch.stack([cos_yaw * d[0] - sin_yaw * d[2], d[1], sin_yaw * d[0] + cos_yaw * d[2]])
         is_x, is_y, is_z, sign = _face_axis(p, half)
         n_local = sign * torch.stack([is_x, is_y, is_z])
+        if self.sphere is not None:
+            # spheres: radial normal, the x faces' material, (u, v) = arc lengths along longitude and latitude
+            sph = g[14]
+            n_local = n_local + sph * (p / p.norm(dim=0).clamp_min(1e-9) - n_local)
+            is_x, is_y, is_z = is_x + sph * (1.0 - is_x), is_y * (1.0 - sph), is_z * (1.0 - sph)
         normal = torch.stack(
             [cos_yaw * n_local[0] + sin_yaw * n_local[2], n_local[1], -sin_yaw * n_local[0] + cos_yaw * n_local[2]]
         )
@@ -218,6 +246,12 @@ class Renderer:
         pm = p + half
         u = is_x * pm[2] + (1.0 - is_x) * pm[0]
         v = is_y * pm[2] + (1.0 - is_y) * (2.0 * half[1] - pm[1])
+        if self.sphere is not None:
+            radius = half[0]
+            lon = torch.atan2(p[0], p[2]) + math.pi
+            lat = torch.atan2(-p[1], torch.sqrt(p[0] * p[0] + p[2] * p[2])) + 0.5 * math.pi
+            u = u + sph * (radius * lon - u)
+            v = v + sph * (radius * lat - v)
         tex = torch.stack([(u + g[11]) / face[1].clamp_min(1e-6), (v + g[12]) / face[2].clamp_min(1e-6)])
         on_box = (box < self.n_box).float()
         point = rel + scene.scene_from_cam[k, :3, 3].float()[:, None]
@@ -327,11 +361,18 @@ class Renderer:
             if domain.fog_density_per_m > 0:
                 sky_rgb = torch.tensor(domain.fog_colour)[:, None].expand_as(sky_rgb)
             radiance = radiance + sky * (sky_rgb - radiance)
+        if self.vignette is not None or domain.exposure_drift > 0:
+            gain = float(self.exposure_gain[k])
+            radiance = radiance * (gain if self.vignette is None else gain * self.vignette)
         rgb = tone_map(radiance, domain)
-        if domain.noise_std > 0:
-            gen = torch.Generator().manual_seed(self.noise_seed * 1_000_003 + k)
-            rgb = (rgb + domain.noise_std * torch.randn(rgb.shape, generator=gen)).clamp(0.0, 1.0)
-        return rgb
+        return rgb if domain.motion_blur > 0 else self._noisy(k, rgb)
+
+    def _noisy(self, k: int, rgb: Tensor) -> Tensor:
+        """``rgb`` plus the domain's Gaussian sensor noise (seeded by the noise seed and the frame), clipped."""
+        if self.domain.noise_std <= 0:
+            return rgb
+        gen = torch.Generator().manual_seed(self.noise_seed * 1_000_003 + k)
+        return (rgb + self.domain.noise_std * torch.randn(rgb.shape, generator=gen)).clamp(0.0, 1.0)
 
     def _flow(self, k: int, dirs: Tensor, hit: Tensor, rel: Tensor, obj: Tensor) -> tuple[Tensor, Tensor]:
         """Forward flow ``(2, P)`` to frame k + 1 from geometry and object motion, and each pixel's object row.
@@ -359,6 +400,52 @@ class Renderer:
         z = p1[2].clamp_min(1e-3)
         uv1 = torch.stack([fx * p1[0] / z + cx, fy * p1[1] / z + cy])
         return uv1 - self.grid.uv, index
+
+
+def exposure_gains(times: np.ndarray, drift: float, seed: int) -> Float[Tensor, " F"]:
+    """Smooth per-frame exposure gains ``exp(s(t))``, ``s`` three sinusoids of 0.05-0.5 Hz with peak ``drift``.
+
+    All ones when ``drift`` is 0. Seeded by ``seed`` (the sequence's noise seed).
+    """
+    if drift <= 0:
+        return torch.ones(len(times))
+    log_gain = wobble(np.random.default_rng([seed, 31]), times, drift, (0.05, 0.5))
+    return torch.from_numpy(np.exp(log_gain)).float()
+
+
+def vignette(
+    uv: Float[Tensor, "2 P"], intrinsics: Float[Tensor, "4"], height: int, width: int, strength: float
+) -> Float[Tensor, " P"] | None:
+    """Radiance factor ``1 - strength * r^2`` per pixel (None when ``strength`` is 0).
+
+    r is the distance from the principal point relative to the farthest image corner's.
+    """
+    if strength <= 0:
+        return None
+    centre = intrinsics[2:4, None]
+    corners = torch.tensor([[0.0, width - 1.0, 0.0, width - 1.0], [0.0, 0.0, height - 1.0, height - 1.0]])
+    r2 = ((uv - centre) ** 2).sum(0) / ((corners - centre) ** 2).sum(0).max()
+    return 1.0 - strength * r2
+
+
+def motion_blur(image: Float[Tensor, "3 H W"], flow: Float[Tensor, "2 H W"], shutter: float, taps: int = 8) -> Tensor:
+    """Average ``image`` along each pixel's forward flow over a shutter of ``shutter`` frame intervals.
+
+    The point seen at pixel u at time t (frame intervals, 0 = the frame's instant) is, to first order, the one
+    seen at ``u - t * flow(u)`` at time 0, so the blurred pixel is the mean of the image sampled there for
+    ``taps`` times evenly spread over ``[-shutter / 2, shutter / 2]`` (bilinear, borders repeated). Occlusion
+    changes during the shutter are ignored.
+    """
+    _, height, width = image.shape
+    rows, cols = torch.arange(height, dtype=image.dtype), torch.arange(width, dtype=image.dtype)
+    v, u = torch.meshgrid(rows, cols, indexing="ij")
+    times = shutter * ((torch.arange(taps, dtype=image.dtype) + 0.5) / taps - 0.5)
+    x = u[None] - times[:, None, None] * flow[0][None]
+    y = v[None] - times[:, None, None] * flow[1][None]
+    grid = torch.stack([x * (2.0 / max(width - 1, 1)) - 1.0, y * (2.0 / max(height - 1, 1)) - 1.0], dim=-1)
+    taps_rgb = F.grid_sample(image[None].expand(taps, -1, -1, -1), grid, mode="bilinear", padding_mode="border",
+                             align_corners=True)
+    return taps_rgb.mean(0)
 
 
 def _face_axis(p: Tensor, half: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:

@@ -384,4 +384,5 @@ def build_room(seed: int, n_frames: int, domain: Domain) -> Scene:
         room=shell,
         lights=torch.tensor(lights, dtype=torch.float32).reshape(-1, 4),
         hfov_deg=HFOV_DEG,
+        motion="handheld",
     )

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from jaxtyping import Float, Int
+from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
 EMIT_NONE, EMIT_WINDOWS, EMIT_ALWAYS = 0, 1, 2
@@ -31,6 +31,8 @@ class BoxSet:
         tint: albedo multiplier (linear RGB).
         tex_offset_m: offset added to the face's (u, v) texture coordinates, metres.
         obj: moving-object index, -1 for static boxes.
+        sphere: True for a sphere of radius ``half[0]`` (its box, a cube of side ``2 half[0]``, bounds it for
+            culling; its material and tile size are those of the x faces).
     """
 
     centre: Float[Tensor, "N 3"]
@@ -41,6 +43,7 @@ class BoxSet:
     tint: Float[Tensor, "N 3"]
     tex_offset_m: Float[Tensor, "N 2"]
     obj: Int[Tensor, " N"]
+    sphere: Bool[Tensor, " N"] | None = None
 
     def __len__(self) -> int:
         return int(self.centre.shape[0])
@@ -67,8 +70,9 @@ class BoxBuilder:
         tile_m: tuple[float, float] | list[tuple[float, float]] | None = None,
         tex_offset_m: tuple[float, float] = (0.0, 0.0),
         obj: int = -1,
+        sphere: bool = False,
     ) -> None:
-        """Add one box.
+        """Add one box (or, with ``sphere``, a sphere of radius ``half[0]``; its half extents are set to it).
 
         ``material`` is one index for all faces or one per face axis (x faces, top/bottom, z faces); ``tile_m``
         is None (each material's default), one (u, v) tile size in metres, or one per face axis.
@@ -78,10 +82,16 @@ class BoxBuilder:
             tiles = list(tile_m)
         else:
             tiles = [tile_m if tile_m is not None else self.material_tiles[m] for m in mats]
-        self.rows.append((centre, half, mats, yaw, tint, tiles, tex_offset_m, obj))
+        if sphere:
+            half = (float(half[0]),) * 3
+        self.rows.append((centre, half, mats, yaw, tint, tiles, tex_offset_m, obj, sphere))
 
     def __len__(self) -> int:
         return len(self.rows)
+
+    def n_objects(self) -> int:
+        """Number of moving objects among the boxes added so far (largest object index plus one)."""
+        return max((row[7] for row in self.rows), default=-1) + 1
 
     def build(self) -> BoxSet:
         """Pack the boxes added so far."""
@@ -107,6 +117,7 @@ class BoxBuilder:
             tint=torch.tensor(np.asarray(cols[4], dtype=np.float64), dtype=torch.float32),
             tex_offset_m=torch.tensor(np.asarray(cols[6], dtype=np.float64), dtype=torch.float32),
             obj=torch.tensor(cols[7], dtype=torch.long),
+            sphere=torch.tensor(cols[8], dtype=torch.bool) if any(cols[8]) else None,
         )
 
 
@@ -157,7 +168,7 @@ class Scene:
     """Everything needed to render the frames of one synthetic sequence.
 
     Attributes:
-        kind: ``"street"`` or ``"room"``.
+        kind: ``"street"``, ``"room"`` or ``"clutter"``.
         boxes: all boxes, static and of moving objects.
         obj_centre: per-frame position of each moving object's origin, scene frame, metres, ``(F, D, 3)``.
         obj_yaw: per-frame yaw of each moving object about the vertical axis, radians, ``(F, D)``.
@@ -171,6 +182,8 @@ class Scene:
         room: the room shell (room scenes).
         lights: point lights ``(L, 4)``: position (scene frame, metres) and intensity (room scenes).
         hfov_deg: horizontal field of view of the camera, degrees.
+        motion: the camera motion kind (``path.MOTION_KINDS``; street ``"drive"``, room ``"handheld"``).
+        principal_offset: principal point offset from the image centre as fractions of (width, height).
     """
 
     kind: str
@@ -187,6 +200,8 @@ class Scene:
     room: RoomShell | None
     lights: Float[Tensor, "L 4"]
     hfov_deg: float
+    motion: str = ""
+    principal_offset: tuple[float, float] = (0.0, 0.0)
 
     @property
     def n_frames(self) -> int:

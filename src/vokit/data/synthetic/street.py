@@ -558,4 +558,5 @@ def build_street(seed: int, n_frames: int, domain: Domain) -> Scene:
         room=None,
         lights=torch.zeros(0, 4),
         hfov_deg=HFOV_DEG,
+        motion="drive",
     )

@@ -16,7 +16,7 @@ import operator
 import os
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import SupportsIndex
 
@@ -26,10 +26,12 @@ from jaxtyping import Float
 from torch import Tensor
 
 from vokit.data.sequence import Sequence
+from vokit.data.synthetic.clutter import build_clutter
 from vokit.data.synthetic.domain import Domain, get_domain
+from vokit.data.synthetic.photo import PhotoBank, load_photo_textures, photo_materials
 from vokit.data.synthetic.render import RenderedFrame, Renderer
 from vokit.data.synthetic.room import build_room
-from vokit.data.synthetic.scene import Scene
+from vokit.data.synthetic.scene import EMIT_ALWAYS, Scene
 from vokit.data.synthetic.street import build_street
 from vokit.errors import VokitError
 from vokit.geometry.lie import se3_from_matrix
@@ -37,7 +39,7 @@ from vokit.geometry.lie import se3_from_matrix
 CACHE_VERSION = 1
 """Bumped whenever rendering changes, so that old on-disk caches are not reused."""
 
-BUILDERS = {"street": build_street, "room": build_room}
+BUILDERS = {"street": build_street, "room": build_room, "clutter": build_clutter}
 
 MAX_SEED = 2**32 - 1
 """Largest scene seed: seeds are 0 <= seed <= 2**32 - 1 (numpy's seed sequences take no negative numbers)."""
@@ -77,7 +79,7 @@ class SyntheticWorld:
     """One synthetic sequence: the scene of ``seed`` rendered in ``domain`` at ``height`` x ``width``.
 
     Args:
-        scene: ``"street"`` or ``"room"``.
+        scene: ``"street"``, ``"room"`` or ``"clutter"``.
         n_frames: number of frames (the scene also poses frame ``n_frames`` so the last frame has flow).
         seed: scene seed; use `split_seed` for the train / val / test ranges.
         height: image height in pixels.
@@ -87,10 +89,13 @@ class SyntheticWorld:
         cache_dir: folder of the on-disk frame cache, or None.
         memory_cache: how many rendered frames to keep in memory.
         tile: screen tile side of the box binning (pixels; a speed knob, results do not depend on it).
+        textures: a folder of images (or a loaded `PhotoBank`) whose photos replace the albedo of about
+            three quarters of the materials (see `photo.photo_materials`); None keeps the procedural textures.
 
     Raises:
-        VokitError: for an unknown scene or domain, fewer than one frame, a seed outside [0, `MAX_SEED`], or an
-            image smaller than 8x8 or larger than the limits of `check_image_size` (checked before rendering).
+        VokitError: for an unreadable or empty texture folder, an unknown scene or domain, fewer than one
+            frame, a seed outside [0, `MAX_SEED`], or an image smaller than 8x8 or larger than the limits of
+            `check_image_size` (checked before rendering).
     """
 
     def __init__(
@@ -104,6 +109,7 @@ class SyntheticWorld:
         cache_dir: str | Path | None = None,
         memory_cache: int = 8,
         tile: int = 8,
+        textures: str | Path | PhotoBank | None = None,
     ) -> None:
         self.domain = get_domain(scene, domain)
         if n_frames < 1:
@@ -113,7 +119,9 @@ class SyntheticWorld:
         self.seed = check_seed(seed)
         self.n_frames = int(n_frames)
         self.height, self.width = int(height), int(width)
-        self.scene: Scene = BUILDERS[scene](self.seed, self.n_frames, self.domain)
+        self.photos = load_photo_textures(textures) if isinstance(textures, (str, Path)) else textures
+        built = BUILDERS[scene](self.seed, self.n_frames, self.domain)
+        self.scene: Scene = with_photo_textures(built, self.photos, self.seed)
         self.renderer = Renderer(self.scene, self.domain, self.height, self.width, tile=tile, noise_seed=self.seed)
         first_inv = torch.linalg.inv(self.scene.scene_from_cam[0])
         self.world_from_cam: Float[Tensor, "N 7"] = se3_from_matrix(first_inv @ self.scene.scene_from_cam)[:n_frames]
@@ -138,6 +146,8 @@ class SyntheticWorld:
             "size": [self.height, self.width],
             "domain": asdict(self.domain),
         }
+        if self.photos is not None:
+            spec["textures"] = self.photos.digest
         digest = hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
         return f"{self.domain.name}-seed{self.seed}-{self.height}x{self.width}-{digest}"
 
@@ -238,6 +248,20 @@ class SyntheticWorld:
         )
 
 
+def with_photo_textures(scene: Scene, photos: PhotoBank | None, seed: int) -> Scene:
+    """``scene`` with photographic albedo on about 3/4 of its materials (emissive ones and the sky kept).
+
+    The choice of materials, photos and colours is a function of ``seed`` and the bank; None returns ``scene``.
+    """
+    if photos is None:
+        return scene
+    keep = scene.material_emission == EMIT_ALWAYS
+    if scene.sky_material >= 0:
+        keep[scene.sky_material] = True
+    rng = np.random.default_rng([check_seed(seed), 0x9E0705])
+    return replace(scene, textures=photo_materials(scene.textures, keep, photos, rng))
+
+
 def make_sequence(
     scene: str = "street",
     n_frames: int = 100,
@@ -246,17 +270,19 @@ def make_sequence(
     width: int = 416,
     domain: str | Domain | None = None,
     cache_dir: str | Path | None = None,
+    textures: str | Path | PhotoBank | None = None,
 ) -> Sequence:
     """A synthetic sequence with full ground truth, rendered lazily (frame i renders when first accessed).
 
     Args:
-        scene: ``"street"`` (driving, 10 frames/s) or ``"room"`` (hand-held, 30 frames/s).
+        scene: ``"street"`` (driving, 10 frames/s), ``"room"`` (hand-held, 30 frames/s) or ``"clutter"``.
         n_frames: number of frames.
         seed: scene seed; ``split_seed("train" | "val" | "test", i)`` gives disjoint ranges.
         height: image height in pixels.
         width: image width in pixels.
         domain: domain name (``"street-night"``, ``"night"``), a `Domain`, or None for the scene's default.
         cache_dir: if given, rendered frames are stored there and read back on later runs.
+        textures: a folder of images for photographic textures (see `SyntheticWorld`), or None.
 
     Returns:
         The `Sequence` (``world_from_cam`` relative to frame 0, depth in metres with 0 on the sky, forward
@@ -268,4 +294,4 @@ def make_sequence(
         >>> frame.image.shape, frame.flow.shape, bool(frame.depth.min() > 0)
         (torch.Size([3, 24, 32]), torch.Size([24, 32, 2]), True)
     """
-    return SyntheticWorld(scene, n_frames, seed, height, width, domain, cache_dir).as_sequence()
+    return SyntheticWorld(scene, n_frames, seed, height, width, domain, cache_dir, textures=textures).as_sequence()

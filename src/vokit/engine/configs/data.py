@@ -19,11 +19,18 @@ class DataConfig:
     split: str = "eigen_zhou"
     """KITTI raw split: a name (``<root>/splits/<name>/train_files.txt``) or a monodepth2 train_files.txt path."""
 
-    scene: Literal["street", "room"] = "street"
-    """Synthetic world scene (street canyon with moving cars, or an indoor room)."""
+    scene: Literal["street", "room", "clutter"] = "street"
+    """Synthetic world scene (street canyon with moving cars, an indoor room, or flying clutter)."""
 
     domain: str | None = None
     """Named synthetic-world domain (lighting, colour, textures, camera height); unset = the scene's default."""
+
+    scenes: tuple[Literal["street", "room", "clutter"], ...] = ()
+    """Synthetic scene mix: sequence i renders ``scenes[i % len(scenes)]`` in its default domain (``domain`` must
+    be unset); empty = every sequence renders ``scene``."""
+
+    textures: str | None = None
+    """Synthetic world: folder of images used as photographic textures; unset = procedural textures."""
 
     n_sequences: int = 8
     """Number of synthetic training sequences (train-split sequences ``first_sequence`` ...); >= 1."""
