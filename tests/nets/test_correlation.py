@@ -29,6 +29,8 @@ def test_gather_and_sample_forms_agree_to_1e5(gen):
     b = patch_correlation(gmap, pyramid, patch_idx, dst_idx, patch_uv, form="sample")
     assert a.shape == (30, 882)
     assert (a - b).abs().max() < 1e-5
+    c = patch_correlation(gmap, pyramid, patch_idx, dst_idx, patch_uv, form="dots")
+    assert (a - c).abs().max() < 1e-5
     # float32 agreement relative to the correlation scale
     a32 = patch_correlation(gmap.float(), [f.float() for f in pyramid], patch_idx, dst_idx, patch_uv.float())
     b32 = patch_correlation(
@@ -101,7 +103,7 @@ def test_gradients_match_finite_differences(gen):
     gmap = gmap.clone().requires_grad_(True)
     patch_uv = (patch_uv.detach() * 0.5 + 0.3).requires_grad_(True)  # off the integer grid
     probe = torch.randn(882, 3, generator=gen, dtype=torch.float64)
-    for form in ("gather", "sample"):
+    for form in ("gather", "sample", "dots"):
 
         def fn(g, f, uv, form=form):
             return patch_correlation(g, correlation_pyramid(f), patch_idx, dst_idx, uv, form=form) @ probe
@@ -112,7 +114,7 @@ def test_gradients_match_finite_differences(gen):
 def test_bad_arguments_raise(gen):
     gmap, pyramid, patch_idx, dst_idx, patch_uv = _problem(gen, num_edges=3)
     with pytest.raises(Exception, match="form"):
-        patch_correlation(gmap, pyramid, patch_idx, dst_idx, patch_uv, form="dense")  # type: ignore[arg-type]
+        patch_correlation(gmap, pyramid, patch_idx, dst_idx, patch_uv, form="dense_all")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="levels"):
         patch_correlation(gmap, pyramid[:1], patch_idx, dst_idx, patch_uv)
     with pytest.raises(ValueError, match="grad_fraction"):

@@ -109,7 +109,7 @@ class LearnedOperator:
         pyramid = [torch.stack([p.pyramid[lvl] for p in payloads]) for lvl in range(len(payloads[0].pyramid))]
         pix = patch_pixels_reprojected(graph, src_idx, dst_idx, patch_idx, self.intrinsics4).to(self.device)
         local_patch = (patch_idx - lo * m).to(self.device)
-        corr = patch_correlation(gmap, pyramid, local_patch, (dst_idx - lo).to(self.device), pix)
+        corr = patch_correlation(gmap, pyramid, local_patch, (dst_idx - lo).to(self.device), pix, form="dots")
         hidden = state.get("hidden")
         if hidden is None or hidden.shape[0] != src_idx.shape[0]:
             hidden = torch.zeros(src_idx.shape[0], self.model.hidden_dim, device=self.device)
