@@ -83,11 +83,25 @@ def patchvo_synthetic() -> ExperimentConfig:
     )
 
 
+def patchvo_v2v_synthetic() -> ExperimentConfig:
+    """patchvo-synthetic with V2V: confidence-weighted flow loss on all edges, loss balancing (METHODS.md 5)."""
+    base = patchvo_synthetic()
+    # the V2V recipe of section 5.3: no structure-only warm-up, 5x the baseline's learning rate
+    return replace(
+        base,
+        preset="patchvo-v2v-synthetic",
+        loss=replace(base.loss, weighted_flow_loss=True, flow_loss_edges="all", loss_balancing=True,
+                     balance_every=20, warmup_steps=0),
+        optim=replace(base.optim, lr=5 * base.optim.lr),
+    )
+
+
 PRESETS: dict[str, Callable[[], ExperimentConfig]] = {
     "monodepth2-synthetic": monodepth2_synthetic,
     "coopnet-synthetic": coopnet_synthetic,
     "coopnet-kitti": coopnet_kitti,
     "patchvo-synthetic": patchvo_synthetic,
+    "patchvo-v2v-synthetic": patchvo_v2v_synthetic,
 }
 
 

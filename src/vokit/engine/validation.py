@@ -39,6 +39,8 @@ def check_config(config: ExperimentConfig) -> None:
         ("loss.apportion-every", loss.apportion_every, lambda v: v >= 1, ">= 1"),
         ("loss.rigid-warmup", loss.rigid_warmup, lambda v: v >= 0, ">= 0"),
         ("loss.apportion-history", loss.apportion_history, lambda v: v >= 1, ">= 1"),
+        ("loss.warmup-steps", loss.warmup_steps, lambda v: v >= 0, ">= 0"),
+        ("loss.balance-every", loss.balance_every, lambda v: v >= 1, ">= 1"),
         ("optim.lr", o.lr, lambda v: v > 0, "> 0"),
         ("optim.weight-decay", o.weight_decay, lambda v: v >= 0, ">= 0"),
         ("optim.betas", o.betas, lambda v: all(0.0 <= b < 1.0 for b in v), "each in [0, 1)"),

@@ -1,6 +1,7 @@
 """Loss weights and switches (METHODS.md sections 2.3 and 8.3-8.4)."""
 
 from dataclasses import dataclass
+from typing import Literal
 
 
 @dataclass(frozen=True)
@@ -46,3 +47,20 @@ class LossConfig:
     rigid_warmup: int = 0
     """CoopNet: steps at the start during which the rigid term is Monodepth2's (no motion mask, lambda_R held at 1,
     no apportionment updates) while flow already trains; >= 0 (vokit addition, see docs/training.md)."""
+
+    warmup_steps: int = 1000
+    """patchvo: structure-only warm-up steps at the start (poses fixed to the ground truth, BA solves depths only,
+    no pose loss; 1000 reference, 0 in the V2V recipe); >= 0."""
+
+    weighted_flow_loss: bool = False
+    """patchvo (V2V, METHODS.md section 5.2): weight the flow loss by the BA's detached per-axis confidences."""
+
+    flow_loss_edges: Literal["near", "all"] = "near"
+    """patchvo: edges of the flow loss, `near` (spanning 1-2 frames, DPVO) or `all` (self-edges included, V2V)."""
+
+    loss_balancing: bool = False
+    """patchvo (V2V, METHODS.md section 5.3): balance the flow vs pose and rotation vs translation terms by their
+    gradient norms (the balancing state is saved with the model)."""
+
+    balance_every: int = 20
+    """patchvo: steps between loss-balancing updates; >= 1."""
