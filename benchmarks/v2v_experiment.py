@@ -65,16 +65,20 @@ def validation_sequences(cfg: ExperimentConfig, count: int, frames: int) -> list
                           domain=d.domain) for i in range(count)]
 
 
-def validation_ate(checkpoint: Path, sequences: list[Sequence]) -> float:
-    """Mean over the sequences of the Sim(3)-aligned ATE (m) of the learned operator (patch-draw seed 0)."""
+def validation_ate(checkpoint: Path, sequences: list[Sequence], preset: str | None = None) -> float:
+    """Mean over the sequences of the Sim(3)-aligned ATE (m) of the learned operator (patch-draw seed 0).
+
+    ``preset`` is the VO-loop preset (default: the checkpoint's).
+    """
     model, _ = load_checkpoint(checkpoint)
     assert isinstance(model, PatchVOModel)
     ates = []
     with torch.no_grad():
         for seq in sequences:
             assert seq.world_from_cam is not None
-            res = run_patchvo(seq, "learned", model.preset, seed=0, model=model.net)
-            ates.append(absolute_trajectory_error(seq.world_from_cam, res.world_from_cam.double(), "sim3").errors.trans.rmse)
+            res = run_patchvo(seq, "learned", preset or model.preset, seed=0, model=model.net)
+            ate = absolute_trajectory_error(seq.world_from_cam, res.world_from_cam.double(), "sim3")
+            ates.append(ate.errors.trans.rmse)
     return statistics.fmean(ates)
 
 
@@ -87,7 +91,7 @@ def run_curve(recipe: str, seed: int, args: argparse.Namespace, sequences: list[
     steps, ates = [], []
     for step, path in list_checkpoints(run_dir):
         steps.append(step)
-        ates.append(validation_ate(path, sequences))
+        ates.append(validation_ate(path, sequences, args.val_preset))
         print(f"  {recipe} seed {seed} step {step}: validation ATE {ates[-1]:.4f} m", flush=True)
     return {"recipe": recipe, "seed": seed, "run_dir": str(run_dir), "steps": steps, "ate": ates, "train_s": train_s}
 
@@ -133,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=3, help="runs per recipe (train.seed 0..N-1)")
     parser.add_argument("--val-sequences", type=int, default=4, help="held-out validation sequences")
     parser.add_argument("--val-frames", type=int, default=40, help="frames per validation sequence")
+    parser.add_argument("--val-preset", choices=("default", "fast"), default=None,
+                        help="VO-loop preset of the validation runs (default: the model's)")
     parser.add_argument("--height", type=int, default=None, help="training and validation image height")
     parser.add_argument("--width", type=int, default=None, help="training and validation image width")
     parser.add_argument("--clip-frames", type=int, default=None, help="frames per training clip")
