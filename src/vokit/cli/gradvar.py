@@ -5,7 +5,8 @@
 
 For every checkpoint: per-sample gradients of the heads feeding the differentiable-optimiser layer on held-out
 synthetic clips, in the weighted and the unweighted flow-loss arm; prints a table of the SNR (dB, ``20 log10``) per
-head and arm and the mean losses, and writes ``gradvar.json`` and ``gradvar_snr.png`` (SNR over checkpoint steps).
+head and arm and the mean losses (rows per run folder and step), and writes ``gradvar.json`` and
+``gradvar_snr.png`` (SNR over checkpoint steps, one line per head and arm, and per run when there are several).
 """
 
 import argparse
@@ -40,12 +41,18 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _run_name(res: "GradVarResult") -> str:
+    """The run folder of a checkpoint (``<run>/checkpoints/step_N.pt``), else the file's folder."""
+    path = Path(res.checkpoint)
+    return path.parent.parent.name if path.parent.name == "checkpoints" else path.parent.name
+
+
 def _table(results: list["GradVarResult"]) -> str:
-    rows = [("step", "head", "arm", "SNR dB", "|g_bar|", "mean |g-g_bar|", "mean loss")]
+    rows = [("run", "step", "head", "arm", "SNR dB", "|g_bar|", "mean |g-g_bar|", "mean loss")]
     for res in results:
         for s in res.snr:
-            rows.append((str(res.step), s.parameter, s.loss_arm, f"{s.snr_db:.2f}", f"{s.mean_grad_norm:.3e}",
-                         f"{s.mean_deviation:.3e}", f"{res.mean_loss[s.loss_arm]:.4f}"))
+            rows.append((_run_name(res), str(res.step), s.parameter, s.loss_arm, f"{s.snr_db:.2f}",
+                         f"{s.mean_grad_norm:.3e}", f"{s.mean_deviation:.3e}", f"{res.mean_loss[s.loss_arm]:.4f}"))
     widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:]])
@@ -76,9 +83,11 @@ def main(argv: list[str]) -> int:
     payload = {"db_convention": "20log10", "results": [r.to_dict() for r in results]}
     (args.out / "gradvar.json").write_text(json.dumps(payload, indent=2, default=str) + "\n")
     series: dict[str, tuple[list[int], list[float]]] = {}
+    several_runs = len({_run_name(r) for r in results}) > 1
     for res in results:
         for s in res.snr:
-            steps, values = series.setdefault(f"{s.parameter.split('.')[-3]} ({s.loss_arm})", ([], []))
+            run = f"{_run_name(res)}: " if several_runs else ""
+            steps, values = series.setdefault(f"{run}{s.parameter.split('.')[-3]} ({s.loss_arm})", ([], []))
             steps.append(res.step)
             values.append(s.snr_db)
     plot = plot_series_over_steps(series, args.out / "gradvar_snr.png", "gradient SNR, dB (20 log10)",
