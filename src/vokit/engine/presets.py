@@ -86,14 +86,27 @@ def patchvo_synthetic() -> ExperimentConfig:
 def patchvo_tartanair() -> ExperimentConfig:
     """Patchvo's learned operator on TartanAir (needs the dataset: --data.root /path/to/tartanair), METHODS.md 4.5."""
     base = patchvo_synthetic()
-    # the reference trains at 480x640 with 15-frame clips, 80 patches, 18 updates for 240k steps on a GPU
+    # a GPU preset: the reference trains at 480x640 with 15-frame clips, 80 patches, 18 updates for 240k steps
     return replace(
         base,
         preset="patchvo-tartanair",
-        data=DataConfig(source="tartanair", height=240, width=320, clip_frames=7, batch_size=1, hflip_prob=0.0,
+        data=DataConfig(source="tartanair", height=480, width=640, clip_frames=7, batch_size=1, hflip_prob=0.0,
                         num_workers=2),
         model=replace(base.model, width=1.0),
         train=TrainConfig(steps=240000, checkpoint_every=2000),
+    )
+
+
+def patchvo_v2v_synthetic() -> ExperimentConfig:
+    """patchvo-synthetic with V2V: confidence-weighted flow loss on all edges, loss balancing (METHODS.md 5)."""
+    base = patchvo_synthetic()
+    # the V2V recipe of section 5.3: no structure-only warm-up, 5x the baseline's learning rate
+    return replace(
+        base,
+        preset="patchvo-v2v-synthetic",
+        loss=replace(base.loss, weighted_flow_loss=True, flow_loss_edges="all", loss_balancing=True,
+                     balance_every=20, structure_warmup_steps=0),
+        optim=replace(base.optim, lr=5 * base.optim.lr),
     )
 
 
@@ -103,6 +116,7 @@ PRESETS: dict[str, Callable[[], ExperimentConfig]] = {
     "coopnet-kitti": coopnet_kitti,
     "patchvo-synthetic": patchvo_synthetic,
     "patchvo-tartanair": patchvo_tartanair,
+    "patchvo-v2v-synthetic": patchvo_v2v_synthetic,
 }
 
 

@@ -41,6 +41,7 @@ def check_config(config: ExperimentConfig) -> None:
         ("loss.rigid-warmup", loss.rigid_warmup, lambda v: v >= 0, ">= 0"),
         ("loss.structure-warmup-steps", loss.structure_warmup_steps, lambda v: v >= 0, ">= 0"),
         ("loss.apportion-history", loss.apportion_history, lambda v: v >= 1, ">= 1"),
+        ("loss.balance-every", loss.balance_every, lambda v: v >= 1, ">= 1"),
         ("optim.lr", o.lr, lambda v: v > 0, "> 0"),
         ("optim.weight-decay", o.weight_decay, lambda v: v >= 0, ">= 0"),
         ("optim.betas", o.betas, lambda v: all(0.0 <= b < 1.0 for b in v), "each in [0, 1)"),

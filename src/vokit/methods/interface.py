@@ -82,6 +82,25 @@ class Method(Protocol):
         ...
 
 
+@runtime_checkable
+class GradientProbe(Protocol):
+    """Optional members of a method whose model has a differentiable-optimiser layer (``vokit gradvar``).
+
+    The gradient signal-to-noise protocol (METHODS.md section 5.4) needs the parameters of the heads that feed the
+    optimiser layer and the correspondence (flow) loss of one clip, alone, in its weighted or unweighted form.
+    A method that has them implements both members; ``isinstance(method, GradientProbe)`` tells.
+    """
+
+    def probe_heads(self, model: nn.Module) -> dict[str, torch.Tensor]:
+        """Qualified parameter name -> parameter, for each head whose gradient SNR is measured."""
+        ...
+
+    def probe_loss(self, model: nn.Module, batch: ClipBatch, settings: Any, weighted: bool, update_calls: int,
+                   generator: torch.Generator) -> torch.Tensor:
+        """The flow loss alone of the first clip of ``batch`` over ``update_calls`` calls, no structure-only phase."""
+        ...
+
+
 class NoOperatorChoice:
     """The :class:`Method` operator members of a method without an update-operator choice (mix in)."""
 

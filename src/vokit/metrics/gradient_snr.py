@@ -3,9 +3,11 @@
 With S per-sample gradients ``g_s`` of one parameter and their mean ``g_bar``:
 ``SNR = ||g_bar|| / ((1/S) sum_s ||g_s - g_bar||)``, reported in decibels as ``20 log10 SNR`` (the V2V protocol;
 its ``var_analysis.py`` plots ``10 log10``, so the convention is recorded with every result).
+:func:`per_sample_gradients` collects the ``g_s`` with one backward pass per sample.
 """
 
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -81,3 +83,45 @@ def gradient_snr(
         snr=snr, snr_db=snr_db, db_convention="20log10", mean_grad_norm=signal, mean_deviation=noise,
         n_samples=int(g.shape[0]), parameter=parameter, step=step, loss_arm=loss_arm, seed=seed,
     )
+
+
+@dataclass(frozen=True)
+class PerSampleGradients:
+    """Per-sample gradients of named parameters.
+
+    Attributes:
+        grads: parameter name -> ``(S, *param)`` gradients (float64, detached).
+        losses: the S per-sample loss values.
+    """
+
+    grads: dict[str, Tensor]
+    losses: Float[Tensor, " S"]
+
+
+def per_sample_gradients(sample_loss: Callable[[int], Tensor], parameters: Mapping[str, Tensor],
+                         n_samples: int) -> PerSampleGradients:
+    """Gradients of each sample's loss with respect to ``parameters``, one backward pass per sample.
+
+    A loop rather than ``torch.func.vmap``: the losses of a differentiable-optimiser layer go through custom
+    autograd functions and in-place scatters that ``vmap`` does not batch, and one sample's graph is all the memory
+    a CPU can spare.
+
+    Args:
+        sample_loss: ``s -> scalar loss`` of sample s (deterministic given s).
+        parameters: the parameters, by name; a parameter the loss does not reach gets zero gradients.
+        n_samples: S.
+
+    Returns:
+        The stacked gradients and the loss values.
+    """
+    names = list(parameters)
+    grads: dict[str, list[Tensor]] = {name: [] for name in names}
+    losses = []
+    for s in range(n_samples):
+        loss = sample_loss(s)
+        found = torch.autograd.grad(loss, [parameters[n] for n in names], allow_unused=True)
+        for name, g in zip(names, found, strict=True):
+            g = torch.zeros_like(parameters[name]) if g is None else g
+            grads[name].append(g.detach().to(torch.float64))
+        losses.append(float(loss.detach()))
+    return PerSampleGradients({n: torch.stack(v) for n, v in grads.items()}, torch.tensor(losses, dtype=torch.float64))

@@ -6,7 +6,9 @@
 - `plot_kitti_segment_errors`: KITTI per-length translation and rotation errors as bars;
 - `plot_depth_error_histogram`: the pooled per-pixel abs-rel histogram of a depth evaluation;
 - `write_trajectory_plots`: the trajectory figures of ``vokit eval traj`` and ``vokit run``, one writer for both;
-- `plot_estimated_trajectory`: an estimate alone from above (no ground truth).
+- `plot_estimated_trajectory`: an estimate alone from above (no ground truth);
+- `plot_series_over_steps`: named series over training steps (gradient SNR per head and arm, validation curves
+  with their spread over seeds).
 
 Every function writes one PNG and returns its path. matplotlib is imported inside the functions, so importing
 `vokit.metrics` stays light.
@@ -322,4 +324,39 @@ def plot_estimated_trajectory(positions: Float[Tensor, "N 3"], path: str | Path,
     ax.set_aspect("equal", adjustable="datalim")
     ax.legend(loc="best", fontsize=8)
     ax.set_title(title, fontsize=10)
+    return _save(fig, path)
+
+
+def plot_series_over_steps(
+    series: dict[str, tuple[list[int], list[float]]],
+    path: str | Path,
+    ylabel: str,
+    title: str = "",
+    spread: dict[str, tuple[list[float], list[float]]] | None = None,
+) -> Path:
+    """Named curves over training steps, with an optional shaded band per curve (e.g. min-max over seeds).
+
+    Args:
+        series: label -> (steps, values).
+        path: PNG path.
+        ylabel: y-axis label (say the unit, e.g. ``SNR, dB (20 log10)``).
+        title: figure title.
+        spread: label -> (lower, upper) values at the same steps.
+
+    Returns:
+        The PNG path.
+    """
+    fig = _figure(6.4, 4.0)
+    ax = fig.add_subplot(1, 1, 1)
+    for label, (steps, values) in series.items():
+        line = ax.plot(steps, values, marker="o", label=label)[0]
+        if spread is not None and label in spread:
+            low, high = spread[label]
+            ax.fill_between(steps, low, high, color=line.get_color(), alpha=0.2)
+    ax.set_xlabel("training step")
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
     return _save(fig, path)

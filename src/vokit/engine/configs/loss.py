@@ -1,6 +1,7 @@
 """Loss weights and switches (METHODS.md sections 2.3 and 8.3-8.4)."""
 
 from dataclasses import dataclass
+from typing import Literal
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,21 @@ class LossConfig:
 
     structure_warmup_steps: int = 1000
     """patchvo: steps at the start with poses held at the ground truth and no pose loss (structure-only warm-up,
-    METHODS.md section 4.5; 1000 in the reference's 240k steps); >= 0."""
+    METHODS.md section 4.5; 1000 in the reference's 240k steps, 0 in the V2V recipe); >= 0."""
 
     rigid_warmup: int = 0
     """CoopNet: steps at the start during which the rigid term is Monodepth2's (no motion mask, lambda_R held at 1,
     no apportionment updates) while flow already trains; >= 0 (vokit addition, see docs/training.md)."""
+
+    weighted_flow_loss: bool = False
+    """patchvo (V2V, METHODS.md section 5.2): weight the flow loss by the BA's detached per-axis confidences."""
+
+    flow_loss_edges: Literal["near", "all"] = "near"
+    """patchvo: edges of the flow loss, `near` (spanning 1-2 frames, DPVO) or `all` (self-edges included, V2V)."""
+
+    loss_balancing: bool = False
+    """patchvo (V2V, METHODS.md section 5.3): balance the flow vs pose and rotation vs translation terms by their
+    gradient norms (the balancing state is saved with the model)."""
+
+    balance_every: int = 20
+    """patchvo: steps between loss-balancing updates; >= 1."""

@@ -13,18 +13,21 @@ the update operator on the correlation features of the current reprojections, th
 ``0.1 * flow loss + 10 * pose loss`` (pose loss from call 2 on, outside the warm-up): the flow loss is the mean
 over edges spanning 1-2 frames of the smallest distance, over the 3x3 patch pixels, between the post-BA and the
 ground-truth reprojections; the pose loss compares all relative poses after a detached, clamped scale fit.
+The V2V options (METHODS.md section 5, :mod:`vokit.losses.v2v`) weight the flow loss by the BA confidences, widen
+it to all edges, and balance the flow, translation and rotation terms by their gradient norms.
 """
 
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor, nn
 
 from vokit.data.sequence import Sequence as FrameSequence
 from vokit.geometry.lie import se3_compose, se3_identity, se3_inverse, se3_log
+from vokit.losses.v2v import LossBalancer, balanced_loss, flow_loss
 from vokit.methods.batch import ClipBatch, StepOutput
 from vokit.methods.inference import FrameResult, SequencePrediction
 from vokit.methods.interface import Output
@@ -34,7 +37,7 @@ from vokit.methods.patchvo.run import OPERATORS, run_patchvo
 from vokit.methods.patchvo.system import PatchVOResult
 from vokit.nets.correlation import CORR_GRAD_FRACTION, correlation_pyramid, correlation_volume, volume_correlation
 from vokit.nets.patch_encoder import extract_patches, patch_grid, random_patch_centres
-from vokit.nets.update_operator import DEFAULT_HIDDEN_DIM
+from vokit.nets.update_operator import DEFAULT_HIDDEN_DIM, GatedResidual
 from vokit.solvers import build_ba_graph, bundle_adjust, reproject_patch
 
 FLOW_WEIGHT = 0.1  # [ref]
@@ -56,6 +59,13 @@ class PatchVOSettings:
         train_iters: update calls per training step (18 reference).
         structure_warmup_steps: structure-only warm-up steps (poses fixed to the ground truth, no pose loss; 1000
             reference; the config's ``loss.structure_warmup_steps``).
+        weighted_flow_loss: V2V: weight the flow loss by the detached BA confidences (METHODS.md section 5.2).
+        flow_loss_edges: edges of the flow loss, ``"near"`` (spanning 1-2 frames, reference DPVO) or ``"all"``
+            (self-edges included, the V2V code).
+        loss_balancing: V2V: balance the flow, translation and rotation terms by their gradient norms on the
+            transition's first gated-residual layer (section 5.3; the state is on the model, so checkpointed).
+        balance_every: steps between balancing updates (20 reference).
+        flow_only: the loss is the flow loss alone (no pose loss; the gradient-variance protocol, section 5.4).
     """
 
     operator: str = "lk"
@@ -65,6 +75,11 @@ class PatchVOSettings:
     train_patches: int = 24
     train_iters: int = 8
     structure_warmup_steps: int = 1000
+    weighted_flow_loss: bool = False
+    flow_loss_edges: str = "near"
+    loss_balancing: bool = False
+    balance_every: int = 20
+    flow_only: bool = False
 
 
 class PatchVOModel(nn.Module):
@@ -83,6 +98,9 @@ class PatchVOModel(nn.Module):
         self.operator = settings.operator
         self.preset = settings.preset
         self.input_size = input_size
+        if settings.flow_loss_edges not in ("near", "all"):
+            raise ValueError(f"flow_loss_edges must be 'near' or 'all', got {settings.flow_loss_edges!r}")
+        self.balancer = LossBalancer() if settings.loss_balancing else None
 
 
 def untrained_model(operator: str = "lk", preset: str = "default") -> PatchVOModel:
@@ -106,8 +124,8 @@ def _gt_reprojection(uv: Tensor, z: Tensor, gt_cfw: Tensor, src: Tensor, dst: Te
     return reproject_patch(gt_cfw[src][:, None, None], gt_cfw[dst][:, None, None], uv, inv, k4)
 
 
-def _pose_loss(est_cfw: Tensor, gt_cfw: Tensor) -> Tensor:
-    """Mean relative translation + rotation error over all ordered frame pairs after a detached scale fit."""
+def _pose_loss(est_cfw: Tensor, gt_cfw: Tensor) -> tuple[Tensor, Tensor]:
+    """Mean relative translation and rotation errors over all ordered frame pairs after a detached scale fit."""
     est_wfc, gt_wfc = se3_inverse(est_cfw), se3_inverse(gt_cfw)
     p_est, p_gt = est_wfc[:, :3], gt_wfc[:, :3]
     var_gt = (p_gt - p_gt.mean(0)).square().sum(-1).mean()
@@ -121,7 +139,15 @@ def _pose_loss(est_cfw: Tensor, gt_cfw: Tensor) -> Tensor:
     rel_est = se3_compose(se3_inverse(est_wfc[a]), est_wfc[b])
     rel_gt = se3_compose(se3_inverse(gt_wfc[a]), gt_wfc[b])
     e = se3_log(se3_compose(rel_est, se3_inverse(rel_gt)))
-    return e[:, :3].norm(dim=-1).mean() + e[:, 3:].norm(dim=-1).mean()
+    return e[:, :3].norm(dim=-1).mean(), e[:, 3:].norm(dim=-1).mean()
+
+
+def balance_parameter(net: PatchVONet) -> Tensor:
+    """theta_0 of the loss balancing: the first linear weight of the transition's first gated residual [ref]."""
+    gated = next(m for m in net.update.transition if isinstance(m, GatedResidual))
+    first = gated.res[0]
+    assert isinstance(first, nn.Linear)
+    return first.weight
 
 
 def training_loss(model: PatchVOModel, images: Tensor, intrinsics: Tensor, world_from_cam: Tensor, depth: Tensor,
@@ -174,7 +200,9 @@ def training_loss(model: PatchVOModel, images: Tensor, intrinsics: Tensor, world
     hidden = torch.zeros(patch.shape[0], net.hidden_dim, device=dev, dtype=fmap.dtype)
     x_gt = _gt_reprojection(patch_uv[patch], z_gt[patch], gt_cfw, src, dst, k4)
     near = ((dst - src).abs() >= 1) & ((dst - src).abs() <= 2) & (z_gt[patch] > 0).all(-1).all(-1)
-    flow_total, pose_total = fmap.new_zeros(()), fmap.new_zeros(())
+    if settings.flow_loss_edges == "all":
+        near = (z_gt[patch] > 0).all(-1).all(-1)
+    flow_total, tr_total, ro_total = fmap.new_zeros(()), fmap.new_zeros(()), fmap.new_zeros(())
     for call in range(settings.train_iters):
         poses, inv_depth = poses.detach(), inv_depth.detach()
         pix = reproject_patch(poses[src][:, None, None], poses[dst][:, None, None], patch_uv[patch],
@@ -191,12 +219,19 @@ def training_loss(model: PatchVOModel, images: Tensor, intrinsics: Tensor, world
         x_est = reproject_patch(poses[src][:, None, None], poses[dst][:, None, None], patch_uv[patch],
                                 inv_depth[patch][:, None, None].expand(-1, 3, 3), k4)
         if bool(near.any()):
-            flow_total = flow_total + (x_est - x_gt)[near].norm(dim=-1).flatten(1).amin(1).mean()
-        if call >= 2 and not warmup:
-            pose_total = pose_total + _pose_loss(poses, gt_cfw)
+            flow_total = flow_total + flow_loss(x_est, x_gt, near, out.weight if settings.weighted_flow_loss else None)
+        if call >= 2 and not warmup and not settings.flow_only:
+            tr, ro = _pose_loss(poses, gt_cfw)
+            tr_total, ro_total = tr_total + tr, ro_total + ro
+    balancer = model.balancer if isinstance(model.balancer, LossBalancer) else None
+    update = model.training and not warmup and step > 0 and step % settings.balance_every == 0
+    combined = balanced_loss(flow_total, tr_total, ro_total, FLOW_WEIGHT, POSE_WEIGHT, balancer,
+                             balance_parameter(net), update)
     # zero-weighted network outputs keep the loss a function of the parameters when no edge has ground truth
-    loss = FLOW_WEIGHT * flow_total + POSE_WEIGHT * pose_total + 0.0 * (out.delta.sum() + out.weight.sum())
-    return loss, {"loss/flow": flow_total.detach(), "loss/pose": pose_total.detach(), "loss/total": loss.detach()}
+    loss = combined.total + 0.0 * (out.delta.sum() + out.weight.sum())
+    pose_total = (tr_total + ro_total).detach()
+    scalars = {"loss/flow": flow_total.detach(), "loss/pose": pose_total, "loss/total": loss.detach()}
+    return loss, scalars | (balancer.scalars() if balancer is not None else {})
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -246,6 +281,26 @@ class PatchVOMethod:
             for key, value in scalars.items():
                 terms[key] = terms.get(key, value.new_zeros(())) + value / batch.batch_size
         return StepOutput(loss=total, scalars=terms, images={})
+
+    def probe_heads(self, model: nn.Module) -> dict[str, Tensor]:
+        """The final linear weights of ``delta_head`` and ``weight_head`` (METHODS.md section 5.4)."""
+        assert isinstance(model, PatchVOModel)
+        return {f"net.update.{head}.1.weight": getattr(model.net.update, head)[1].weight
+                for head in ("delta_head", "weight_head")}
+
+    def probe_loss(self, model: nn.Module, batch: ClipBatch, settings: PatchVOSettings, weighted: bool,
+                   update_calls: int, generator: torch.Generator) -> Tensor:
+        """:func:`training_loss` of the first clip with the flow term alone, ``update_calls`` calls, no warm-up."""
+        assert isinstance(model, PatchVOModel)
+        if batch.world_from_cam is None or batch.depth is None:
+            raise ValueError("the patchvo flow loss needs ground-truth poses and depth")
+        st = replace(settings, flow_only=True, weighted_flow_loss=weighted, structure_warmup_steps=0,
+                     train_iters=update_calls)
+        h, w = batch.net_images.shape[-2:]
+        h4, w4 = h // 4 * 4, w // 4 * 4
+        loss, _ = training_loss(model, batch.net_images[0, :, :, :h4, :w4], batch.intrinsics[0],
+                                batch.world_from_cam[0], batch.depth[0, :, :h4, :w4], 0, st, generator)
+        return loss
 
     def infer(
         self,
