@@ -10,7 +10,8 @@ sequence of a `vokit.data.synthetic.domain` domain, e.g. ``synthetic:street-nigh
         --sources synthetic:street-night synthetic:room ../shared/data/kitti_odom01_51f --frames 40 \
         --setting adam:1e-4:1:5:1 --out runs/adapt-eval --json runs/adapt-eval/table.json
 
-A setting is ``optimizer:lr:steps:window:every``. Pick settings on synthetic sources only.
+A dataset folder written ``PATH@K`` uses every K-th frame. A setting is ``optimizer:lr:steps:window:every``.
+Pick settings on synthetic sources only.
 """
 
 import argparse
@@ -66,18 +67,20 @@ def row_of(result: RunResult) -> dict[str, Any]:
 
 def evaluate(weights: list[Path], sources: list[str], frames: int, settings: list[str], out: Path
              ) -> list[dict[str, Any]]:
-    """Run everything; one row per (source, weights, setting)."""
+    """Run everything; one row per (source, weights, setting). ``PATH@K`` uses every K-th frame of a folder."""
     rows = []
     for spec in sources:
-        source = open_benchmark_source(spec, frames)
-        tag = spec.replace(":", "-").replace("/", "_").strip("._")
+        path_spec, _, every = spec.partition("@")
+        stride = int(every) if every else 1
+        source = open_benchmark_source(path_spec, frames)
+        tag = spec.replace(":", "-").replace("/", "_").replace("@", "-every").strip("._")
         for path in weights:
             runs: list[tuple[str, AdaptSettings | None]] = [("frozen", None)]
             runs += [(f"adapt {s}", parse_setting(s)) for s in settings]
             for label, adapt in runs:
                 result = run_sequence(source, method=None, weights=path, out=out / tag / path.stem / label.replace(
                     " ", "_").replace(":", "_"), overwrite=True, progress=False, batch_size=1, max_frames=frames,
-                    adapt=adapt)
+                    stride=stride, adapt=adapt)
                 row = {"source": spec, "weights": path.stem, "run": label, "frames": result.n_frames,
                        **row_of(result)}
                 print(json.dumps(row), flush=True)
