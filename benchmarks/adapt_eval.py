@@ -19,6 +19,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from vokit.adapt.online import AdaptSettings
 from vokit.app.pipeline import RunResult, run_sequence
 from vokit.data.sequence import Sequence
@@ -62,7 +64,20 @@ def row_of(result: RunResult) -> dict[str, Any]:
         "abs_rel": depth.get("abs_rel"), "const_abs_rel": const.get("abs_rel"),
         "static_ATE": score("static camera", "ate_rmse_m"), "line_ATE": score("constant-velocity line", "ate_rmse_m"),
         "s_per_frame": 1.0 / max(result.frames_per_second, 1e-9),
+        "cost_x": adaptation_cost(result.out),
     }
+
+
+def adaptation_cost(run_dir: Path) -> float | None:
+    """(prediction + adaptation) / prediction seconds per frame of an adapted run, measured in the same run.
+
+    On a shared CPU the runs' own frames/s swing with the load; the split inside one run does not.
+    """
+    info = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
+    adaptation = info.get("adaptation")
+    if not adaptation:
+        return None
+    return float(adaptation["seconds_per_frame"]) / max(float(adaptation["predict_seconds_per_frame"]), 1e-9)
 
 
 def evaluate(weights: list[Path], sources: list[str], frames: int, settings: list[str], out: Path
@@ -91,7 +106,7 @@ def evaluate(weights: list[Path], sources: list[str], frames: int, settings: lis
 def markdown(rows: list[dict[str, Any]]) -> str:
     """The rows as a Markdown table."""
     cols = ["source", "weights", "run", "frames", "ATE", "RPE_trans", "abs_rel", "const_abs_rel", "static_ATE",
-            "line_ATE", "s_per_frame"]
+            "line_ATE", "s_per_frame", "cost_x"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for row in rows:
         cells = [f"{row[c]:.3f}" if isinstance(row[c], float) else ("-" if row[c] is None else str(row[c]))

@@ -53,7 +53,7 @@ def test_predictions_come_before_adaptation_and_shapes() -> None:
     model = _model()
     frozen = copy.deepcopy(model)
     images, intrinsics = _frames(6)
-    adapter = OnlineAdapter(model, AdaptSettings(steps=2, lr=1e-3, window=3))
+    adapter = OnlineAdapter(model, AdaptSettings(steps=2, lr=1e-3, window=3, every=1))
     steps = [adapter.step(images[k], intrinsics[k]) for k in range(6)]
     assert steps[0].cam_from_prev is None and all(s.cam_from_prev is not None for s in steps[1:])
     assert steps[0].depth.shape == SIZE

@@ -25,7 +25,7 @@ def test_adapt_leaves_the_weights_file_untouched_and_saves_the_adapted_copy(pres
     weights = write_tiny_checkpoint(preset, tmp_path / "model.pt")
     street = write_tiny_street(tmp_path / "street", n_frames=5)
     before = _sha256(weights)
-    settings = AdaptSettings(steps=1, lr=1e-3, window=3)
+    settings = AdaptSettings(steps=1, lr=1e-3, window=3, every=1)
     result = run_sequence(street, method=None, weights=weights, out=tmp_path / "run", progress=False,
                           adapt=settings, save_adapted=True)
     assert _sha256(weights) == before
@@ -55,5 +55,8 @@ def test_cli_options_need_adapt_and_valid_values() -> None:
     got = run_cli.adapt_settings(parser.parse_args(["x", "--adapt", "--adapt-steps", "3", "--adapt-lr", "2e-4"]))
     assert got == AdaptSettings(steps=3, lr=2e-4)
     defaults = AdaptSettings()
-    assert (run_cli.ADAPT_DEFAULTS.steps, run_cli.ADAPT_DEFAULTS.lr, run_cli.ADAPT_DEFAULTS.every) == (
-        defaults.steps, defaults.lr, defaults.every)
+    cli = run_cli.ADAPT_DEFAULTS
+    assert (cli.steps, cli.lr, cli.window, cli.every) == (defaults.steps, defaults.lr, defaults.window,
+                                                          defaults.every)
+    with pytest.raises(VokitError, match="--adapt-window >= 3"):
+        run_cli.adapt_settings(parser.parse_args(["x", "--adapt", "--adapt-window", "2"]))

@@ -33,7 +33,8 @@ class _AdaptDefaults:
 
     steps: int = 1
     lr: float = 1e-4
-    every: int = 1
+    window: int = 3
+    every: int = 2
 
 
 ADAPT_DEFAULTS = _AdaptDefaults()
@@ -88,6 +89,8 @@ def _parser() -> argparse.ArgumentParser:
                        help=f"gradient steps per adaptation (default {ADAPT_DEFAULTS.steps})")
     adapt.add_argument("--adapt-lr", type=number, default=ADAPT_DEFAULTS.lr,
                        help=f"Adam learning rate of the adaptation (default {ADAPT_DEFAULTS.lr:g})")
+    adapt.add_argument("--adapt-window", type=integer, default=ADAPT_DEFAULTS.window,
+                       help=f"frames per adaptation window, >= 3 (default {ADAPT_DEFAULTS.window})")
     adapt.add_argument("--adapt-every", type=integer, default=ADAPT_DEFAULTS.every,
                        help=f"adapt after every N-th frame (default {ADAPT_DEFAULTS.every})")
     adapt.add_argument("--save-adapted", action="store_true",
@@ -107,14 +110,15 @@ def adapt_settings(args: argparse.Namespace) -> "AdaptSettings | None":
     if not args.adapt:
         changed = [flag for flag, value, default in (
             ("--adapt-steps", args.adapt_steps, ADAPT_DEFAULTS.steps), ("--adapt-lr", args.adapt_lr, ADAPT_DEFAULTS.lr),
+            ("--adapt-window", args.adapt_window, ADAPT_DEFAULTS.window),
             ("--adapt-every", args.adapt_every, ADAPT_DEFAULTS.every)) if value != default]
         if changed or args.save_adapted:
             raise VokitError(f"{', '.join(changed + (['--save-adapted'] if args.save_adapted else []))} need --adapt")
         return None
-    if args.adapt_steps < 0 or args.adapt_every < 1 or not args.adapt_lr > 0:
-        raise VokitError(f"need --adapt-steps >= 0, --adapt-lr > 0 and --adapt-every >= 1, got {args.adapt_steps}, "
-                         f"{args.adapt_lr:g} and {args.adapt_every}")
-    return AdaptSettings(steps=args.adapt_steps, lr=args.adapt_lr, every=args.adapt_every)
+    if args.adapt_steps < 0 or args.adapt_every < 1 or args.adapt_window < 3 or not args.adapt_lr > 0:
+        raise VokitError(f"need --adapt-steps >= 0, --adapt-lr > 0, --adapt-window >= 3 and --adapt-every >= 1, got "
+                         f"{args.adapt_steps}, {args.adapt_lr:g}, {args.adapt_window} and {args.adapt_every}")
+    return AdaptSettings(steps=args.adapt_steps, lr=args.adapt_lr, window=args.adapt_window, every=args.adapt_every)
 
 
 def parse_calib_arg(values: list[str] | None) -> str | list[float] | None:
