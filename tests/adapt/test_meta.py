@@ -62,7 +62,7 @@ def test_second_order_meta_gradient_matches_finite_differences() -> None:
          - _flat_meta_loss(_leaf(flat - eps * e), shapes, inner, outer))
         / (2 * eps)
         for e in torch.eye(flat.numel(), dtype=torch.float64)
-    ])
+    ]).detach()
     analytic2 = torch.cat([g.flatten() for g in grad2])
     analytic1 = torch.cat([g.flatten() for g in grad1])
     # central differences in float64: truncation ~eps^2 * f''' ~ 1e-12, round-off ~1e-16 / eps ~ 1e-10
