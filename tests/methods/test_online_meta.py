@@ -82,7 +82,7 @@ def test_one_second_order_step_reaches_every_network() -> None:
     batch = ClipBatch(images=images, net_images=images, intrinsics=sequence.intrinsics[None].float())
     out = training_step(model, batch, OnlineMetaSettings(num_scales=1))
     out.loss.backward()
-    assert math.isfinite(float(out.loss)) and float(out.scalars["loss/inner"]) > 0
+    assert math.isfinite(float(out.loss.detach())) and float(out.scalars["loss/inner"]) > 0
     for name in ("depth_net.memory.lstm.gates.weight", "pose_net.memory.lstm.gates.weight",
                  "depth_net.decoder.heads.0.conv.weight", "pose_net.decoder.out.weight"):
         grad = model.get_parameter(name).grad
