@@ -15,7 +15,8 @@ ALLOWED: dict[str, set[str]] = {
     "metrics": {"geometry", "errors"},
     "data": {"geometry", "errors"},
     "nets": {"geometry", "solvers", "losses"},
-    "methods": {"geometry", "solvers", "losses", "metrics", "data", "nets", "errors", "weights"},
+    # methods may use adapt (the online-meta method trains with adapt's meta objective); adapt never imports methods
+    "methods": {"geometry", "solvers", "losses", "metrics", "data", "nets", "adapt", "errors", "weights"},
     "adapt": {"geometry", "solvers", "losses", "metrics", "data", "nets", "errors"},
     "engine": {"geometry", "solvers", "losses", "metrics", "data", "nets", "methods", "adapt", "errors", "weights"},
     # the run application reads checkpoints and configs through engine; engine never imports it

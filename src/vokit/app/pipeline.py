@@ -44,6 +44,8 @@ import yaml
 from torch import nn
 
 import vokit
+from vokit.adapt.online import AdaptSettings
+from vokit.app.adaptation import adaptation_line, check_adaptable, run_adapted, save_adapted
 from vokit.app.exports import ExportOptions, RunExports
 from vokit.app.outputs import (
     COMPACT_COLUMNS,
@@ -225,6 +227,8 @@ class RunJob:
         progress: show progress bars.
         depth_crop: depth evaluation crop (``garg`` for KITTI raw LiDAR, else ``none``).
         exports: the rerun recording and COLMAP model to write besides the run folder (`vokit.app.exports`).
+        adapt: adapt the networks online while predicting (None: the frozen model, `vokit.app.adaptation`).
+        save_adapted: write the adapted weights into the run folder.
     """
 
     sequence: FrameSequence
@@ -236,6 +240,8 @@ class RunJob:
     progress: bool = True
     depth_crop: str = "none"
     exports: ExportOptions = field(default_factory=ExportOptions)
+    adapt: AdaptSettings | None = None
+    save_adapted: bool = False
 
 
 def _weightless_model(method: str | None, weights: str | Path | None, operator: str | None) -> LoadedModel | None:
@@ -397,8 +403,10 @@ def _execute(job: RunJob, baselines: Sequence[RunResult] = ()) -> RunResult:
     start = time.perf_counter()
     n = len(sequence)
     writer = FrameWriter(out, n, job.progress)
-    evaluator = EvaluationAccumulator(sequence, "flow" in method.outputs, "motion_mask" in method.outputs,
-                                      job.depth_crop)
+    dense = job.adapt is None  # online adaptation predicts depth and poses only
+    evaluator = EvaluationAccumulator(sequence, dense and "flow" in method.outputs,
+                                      dense and "motion_mask" in method.outputs, job.depth_crop)
+    adapted = None
 
     # Frame files are encoded on worker threads (PNG encoding and numpy release the GIL) and the evaluation is
     # accumulated on one more, in order, while the networks run; at most `backlog` frames wait.
@@ -419,8 +427,12 @@ def _execute(job: RunJob, baselines: Sequence[RunResult] = ()) -> RunResult:
                 waiting.popleft().result()
 
         try:
-            prediction = method.infer(loaded.model, sequence, device=job.device, batch_size=job.batch_size,
-                                      show_progress=job.progress, on_frame=on_frame)
+            if job.adapt is None:
+                prediction = method.infer(loaded.model, sequence, device=job.device, batch_size=job.batch_size,
+                                          show_progress=job.progress, on_frame=on_frame)
+            else:
+                adapted = run_adapted(loaded.model, sequence, job.adapt, job.device, job.progress, on_frame)
+                prediction = adapted.online.prediction
         except BaseException:
             if exports is not None:
                 exports.close()
@@ -468,6 +480,7 @@ def _execute(job: RunJob, baselines: Sequence[RunResult] = ()) -> RunResult:
         "depth_png": {"units_per_unit": DEPTH_PNG_UNITS, "pixels_beyond_range_written_as_0": writer.too_far,
                       "meaning": "depth = value / 256 in the model's training-scale units; 0 = invalid"},
         "frames_per_second": round(prediction.frames_per_second, 3),
+        "seconds_per_frame": round(1.0 / max(prediction.frames_per_second, 1e-9), 5),
         "vokit_version": vokit.__version__,
         "git_sha": git_sha(),
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -487,6 +500,11 @@ def _execute(job: RunJob, baselines: Sequence[RunResult] = ()) -> RunResult:
         "Trajectory and depth are in the model's training-scale units (monocular: scale unknown); depth PNGs "
         f"store value = depth x {DEPTH_PNG_UNITS:g}.",
     ]
+    if adapted is not None:
+        info["adaptation"] = adapted.online.summary()
+        summary.append(adaptation_line(info["adaptation"]))
+        if job.save_adapted:
+            info["adapted_weights"] = str(save_adapted(adapted.model, loaded.config, loaded.step, out))
     if not metrics:
         summary.append("No ground truth: nothing to evaluate.")
     elif evaluation is not None:
@@ -536,6 +554,8 @@ def run_sequence(
     rerun_spawn: bool = False,
     colmap: str | Path | None = None,
     operator: str | None = None,
+    adapt: AdaptSettings | None = None,
+    save_adapted: bool = False,
 ) -> RunResult:
     """``vokit run``: depth, trajectory (and flow, motion masks) of a sequence, written with a report.
 
@@ -562,6 +582,9 @@ def run_sequence(
         colmap: also write a COLMAP text model (and the images as the run saw them) to this folder.
         operator: the update operator of a method that has one (patchvo: ``lk`` needs no weights, ``learned``
             does); None keeps the model's own.
+        adapt: adapt a copy of the networks online while predicting (METHODS.md section 7.5; self-supervised
+            depth + pose methods); the weights file is never written.
+        save_adapted: with ``adapt``, write the adapted weights to ``out/adapted_weights.pt``.
 
     Returns:
         The :class:`RunResult`.
@@ -604,8 +627,11 @@ def run_sequence(
         crop = "garg" if fmt == "kitti-raw" else "none"
         exports = ExportOptions(rerun=None if rerun is None else Path(rerun), rerun_spawn=rerun_spawn,
                                 colmap=None if colmap is None else Path(colmap))
+        if adapt is not None:
+            check_adaptable(loaded.method, loaded.model)
         return _execute(RunJob(sequence=sequence, source=run_source, loaded=loaded, out=folder.path, device=dev,
-                               batch_size=batch_size, progress=progress, depth_crop=crop, exports=exports))
+                               batch_size=batch_size, progress=progress, depth_crop=crop, exports=exports,
+                               adapt=adapt, save_adapted=save_adapted))
 
 def demo(
     out: str | Path = "runs/demo",

@@ -7,6 +7,7 @@ Examples::
     vokit run datasets/kitti/sequences/01 --max-frames 200          # ground truth present: also evaluates
     vokit run synthetic:street --max-frames 40                       # the synthetic world (test-split seed)
     vokit run datasets/kitti/sequences/01 --rerun run.rrd --colmap colmap/   # viewer recording, COLMAP model
+    vokit run path/to/images --calib calib.txt --method monodepth2 --adapt  # keep learning on your video
 
 Writes trajectories (TUM and KITTI), 16-bit depth PNGs with colour previews, flow and motion-mask previews
 (methods with a flow network), ``metrics.json`` when ground truth exists, plots and ``report.html``; see
@@ -14,11 +15,29 @@ Writes trajectories (TUM and KITTI), 16-bit depth PNGs with colour previews, flo
 """
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from vokit.cli.options import integer
+from vokit.cli.options import integer, number
 from vokit.data.file_io import parse_float
 from vokit.methods.registry import DEFAULT_METHOD, get_method, method_names
+
+if TYPE_CHECKING:
+    from vokit.adapt.online import AdaptSettings
+
+
+@dataclass(frozen=True)
+class _AdaptDefaults:
+    """The defaults of the ``--adapt-*`` options (those of `vokit.adapt.online.AdaptSettings`, kept light here)."""
+
+    steps: int = 1
+    lr: float = 1e-4
+    window: int = 3
+    every: int = 2
+
+
+ADAPT_DEFAULTS = _AdaptDefaults()
 
 FORMATS = ("kitti-odom", "kitti-raw", "tum", "euroc", "tartanair", "7scenes", "images", "video", "synthetic")
 
@@ -62,7 +81,44 @@ def _parser() -> argparse.ArgumentParser:
                         help="also stream to a live rerun viewer (needs the viz extra and a display)")
     parser.add_argument("--colmap", type=Path, default=None, metavar="DIR",
                         help="also write a COLMAP text model (cameras.txt, images.txt, points3D.txt, images/)")
+    adapt = parser.add_argument_group("online adaptation (METHODS.md section 7; docs/adaptation.md)")
+    adapt.add_argument("--adapt", action="store_true",
+                       help="adapt a copy of the depth and pose networks to the sequence while running (self-"
+                            "supervised methods: monodepth2, coopnet, online-meta); the weights file is not changed")
+    adapt.add_argument("--adapt-steps", type=integer, default=ADAPT_DEFAULTS.steps,
+                       help=f"gradient steps per adaptation (default {ADAPT_DEFAULTS.steps})")
+    adapt.add_argument("--adapt-lr", type=number, default=ADAPT_DEFAULTS.lr,
+                       help=f"Adam learning rate of the adaptation (default {ADAPT_DEFAULTS.lr:g})")
+    adapt.add_argument("--adapt-window", type=integer, default=ADAPT_DEFAULTS.window,
+                       help=f"frames per adaptation window, >= 3 (default {ADAPT_DEFAULTS.window})")
+    adapt.add_argument("--adapt-every", type=integer, default=ADAPT_DEFAULTS.every,
+                       help=f"adapt after every N-th frame (default {ADAPT_DEFAULTS.every})")
+    adapt.add_argument("--save-adapted", action="store_true",
+                       help="also write the adapted weights to the run folder (adapted_weights.pt)")
     return parser
+
+
+def adapt_settings(args: argparse.Namespace) -> "AdaptSettings | None":
+    """The :class:`AdaptSettings` of ``--adapt`` and its options (None without ``--adapt``).
+
+    Raises:
+        VokitError: adaptation options without ``--adapt``, or values out of range.
+    """
+    from vokit.adapt.online import AdaptSettings
+    from vokit.errors import VokitError
+
+    if not args.adapt:
+        changed = [flag for flag, value, default in (
+            ("--adapt-steps", args.adapt_steps, ADAPT_DEFAULTS.steps), ("--adapt-lr", args.adapt_lr, ADAPT_DEFAULTS.lr),
+            ("--adapt-window", args.adapt_window, ADAPT_DEFAULTS.window),
+            ("--adapt-every", args.adapt_every, ADAPT_DEFAULTS.every)) if value != default]
+        if changed or args.save_adapted:
+            raise VokitError(f"{', '.join(changed + (['--save-adapted'] if args.save_adapted else []))} need --adapt")
+        return None
+    if args.adapt_steps < 0 or args.adapt_every < 1 or args.adapt_window < 3 or not args.adapt_lr > 0:
+        raise VokitError(f"need --adapt-steps >= 0, --adapt-lr > 0, --adapt-window >= 3 and --adapt-every >= 1, got "
+                         f"{args.adapt_steps}, {args.adapt_lr:g}, {args.adapt_window} and {args.adapt_every}")
+    return AdaptSettings(steps=args.adapt_steps, lr=args.adapt_lr, window=args.adapt_window, every=args.adapt_every)
 
 
 def parse_calib_arg(values: list[str] | None) -> str | list[float] | None:
@@ -108,6 +164,8 @@ def main(argv: list[str]) -> int:
         rerun_spawn=args.rerun_spawn,
         colmap=args.colmap,
         operator=args.operator,
+        adapt=adapt_settings(args),
+        save_adapted=args.save_adapted,
     )
     if args.calib_override and args.calib is None:
         print("note: --calib-override without --calib changes nothing")

@@ -110,6 +110,18 @@ def patchvo_v2v_synthetic() -> ExperimentConfig:
     )
 
 
+def online_meta_synthetic() -> ExperimentConfig:
+    """Online meta-learning on the street: recurrent depth + pose, adapt on window i, score i+1 (METHODS.md 7)."""
+    base = monodepth2_synthetic()
+    # clips of two consecutive 5-frame windows (section 7.3); the outer step is Adam at 1e-4 (the synthetic optimiser)
+    return replace(
+        base,
+        preset="online-meta-synthetic",
+        data=replace(base.data, clip_frames=10, batch_size=2),
+        model=replace(base.model, method="online-meta"),
+    )
+
+
 PRESETS: dict[str, Callable[[], ExperimentConfig]] = {
     "monodepth2-synthetic": monodepth2_synthetic,
     "coopnet-synthetic": coopnet_synthetic,
@@ -117,6 +129,7 @@ PRESETS: dict[str, Callable[[], ExperimentConfig]] = {
     "patchvo-synthetic": patchvo_synthetic,
     "patchvo-tartanair": patchvo_tartanair,
     "patchvo-v2v-synthetic": patchvo_v2v_synthetic,
+    "online-meta-synthetic": online_meta_synthetic,
 }
 
 

@@ -25,6 +25,17 @@ MAX_DEPTH = 100.0
 SMOOTHNESS_WEIGHT = 1e-3
 
 
+@dataclass(frozen=True)
+class Monodepth2LossParams:
+    """Switches and weights of the Monodepth2 loss (METHODS.md section 2.3), as :func:`monodepth2_loss` takes them."""
+
+    smoothness_weight: float = SMOOTHNESS_WEIGHT
+    use_automask: bool = True
+    use_min_reprojection: bool = True
+    use_ssim: bool = True
+    use_full_res_multiscale: bool = True
+
+
 def sigmoid_to_inv_depth(
     sigmoid_out: Float[Tensor, "*batch"], min_depth: float = MIN_DEPTH, max_depth: float = MAX_DEPTH
 ) -> Float[Tensor, "*batch"]:

@@ -196,7 +196,8 @@ class _Record:
     flow_to_next: Tensor | None = None  # F_{k->k+1}
 
 
-def _resize_inv_depth(depth: Tensor, size: tuple[int, int]) -> Tensor:
+def resize_depth(depth: Float[Tensor, "B h w"], size: tuple[int, int]) -> Float[Tensor, "B H W"]:
+    """Depth maps resized to ``size`` by bilinear interpolation of the inverse depth."""
     inv = F.interpolate((1.0 / depth).unsqueeze(1), size=size, mode="bilinear", align_corners=False)
     return 1.0 / inv[:, 0]
 
@@ -304,7 +305,7 @@ def run_inference(
             images = to_network(raw.to(device), geometry)
             intr = camera.scale_intrinsics(sequence.intrinsics[idx[a:b]].to(device).float(), scale_x, scale_y)
             depth = model.depth(images)[:, :h_r, :w_r]
-            depth_out[a:b] = _resize_inv_depth(depth.float(), size).cpu()
+            depth_out[a:b] = resize_depth(depth.float(), size).cpu()
             for k in range(a, b):
                 records[k] = _Record(images[k - a, :, :h_r, :w_r], depth[k - a], intr[k - a], images[k - a])
             pair_targets = list(range(max(a, 1), b))

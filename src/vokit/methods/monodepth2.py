@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from vokit.data.sequence import Sequence as FrameSequence
 from vokit.geometry import lie
-from vokit.losses.monodepth2 import disp_to_depth, monodepth2_loss
+from vokit.losses.monodepth2 import Monodepth2LossParams, disp_to_depth, monodepth2_loss
 from vokit.methods.batch import ClipBatch, StepOutput
 from vokit.methods.inference import FrameResult, SequencePrediction, run_inference
 from vokit.methods.interface import NoOperatorChoice, Output
@@ -71,17 +71,6 @@ class Monodepth2Model(nn.Module):
             Depth at the input resolution.
         """
         return disp_to_depth(self.depth_net(images)[0][:, 0], self.min_depth, self.max_depth)
-
-
-@dataclass(frozen=True)
-class Monodepth2LossParams:
-    """Switches and weights of the Monodepth2 loss (METHODS.md section 2.3)."""
-
-    smoothness_weight: float = 1e-3
-    use_automask: bool = True
-    use_min_reprojection: bool = True
-    use_ssim: bool = True
-    use_full_res_multiscale: bool = True
 
 
 def fp32_losses(like: Tensor) -> torch.autocast:

@@ -5,6 +5,7 @@ flow network (docs/models.md); the patchvo building blocks of METHODS.md section
 update operator; docs/patchvo.md).
 """
 
+from vokit.nets.convlstm import ConvLSTMCell, LSTMState, RecurrentDepthNet, RecurrentPoseNet
 from vokit.nets.correlation import (
     CorrelationVolume,
     correlation_pyramid,
@@ -28,13 +29,17 @@ from vokit.nets.update_operator import UpdateOperator, UpdateOutput
 
 __all__ = [
     "BasicEncoder4",
+    "ConvLSTMCell",
     "CorrelationVolume",
     "DepthDecoder",
     "DepthNet",
     "FlowNet",
     "FlowPrediction",
+    "LSTMState",
     "PoseDecoder",
     "PoseNet",
+    "RecurrentDepthNet",
+    "RecurrentPoseNet",
     "ResNetEncoder",
     "UpdateOperator",
     "UpdateOutput",

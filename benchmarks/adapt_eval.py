@@ -1,0 +1,136 @@
+"""Frozen vs online-adapted (vs meta-trained + adapted) networks on shifted domains (METHODS.md section 7.6).
+
+Every source is run with `vokit.app.pipeline.run_sequence` once frozen and once per adaptation setting, with the
+same frames; the table lists ATE (Sim(3)-aligned), RPE, depth abs_rel (median-scaled), the trivial trajectories
+(static camera, constant-velocity line) and the constant-depth predictor, and the seconds per frame (the frozen run
+streams one frame per network call, as the online loop does). Sources: ``synthetic:<domain>`` (a test-split
+sequence of a `vokit.data.synthetic.domain` domain, e.g. ``synthetic:street-night``) or a dataset folder.
+
+    OMP_NUM_THREADS=1 nice python benchmarks/adapt_eval.py --weights src/vokit/weights/monodepth2-synthetic.pt \
+        --sources synthetic:street-night synthetic:room ../shared/data/kitti_odom01_51f --frames 40 \
+        --setting adam:1e-4:1:5:1 --out runs/adapt-eval --json runs/adapt-eval/table.json
+
+A dataset folder written ``PATH@K`` uses every K-th frame. A setting is ``optimizer:lr:steps:window:every``.
+Pick settings on synthetic sources only.
+"""
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vokit.adapt.online import AdaptSettings
+from vokit.app.pipeline import RunResult, run_sequence
+from vokit.data.sequence import Sequence
+from vokit.data.synthetic import get_domain, make_sequence, split_seed
+
+SYNTHETIC_SIZE = {"street": (128, 416), "room": (192, 256)}
+"""Image size (H, W) of the synthetic sources per scene (the networks resize to their pixel budget)."""
+
+
+def parse_setting(text: str) -> AdaptSettings:
+    """``optimizer:lr:steps:window:every`` -> :class:`AdaptSettings`."""
+    optimizer, lr, steps, window, every = text.split(":")
+    return AdaptSettings(steps=int(steps), lr=float(lr), optimizer=optimizer, window=int(window),  # type: ignore[arg-type]
+                         every=int(every))
+
+
+def open_benchmark_source(spec: str, frames: int) -> Sequence | str:
+    """A synthetic domain's test sequence for ``synthetic:<domain>``, else the path itself."""
+    if not spec.startswith("synthetic:"):
+        return spec
+    name = spec.split(":", 1)[1]
+    scene = name.split("-")[0]
+    domain = get_domain(scene, name)
+    return make_sequence(domain.scene, n_frames=frames, seed=split_seed("test", 0), height=SYNTHETIC_SIZE[scene][0],
+                         width=SYNTHETIC_SIZE[scene][1], domain=domain)
+
+
+def row_of(result: RunResult) -> dict[str, Any]:
+    """The table's numbers of one run (None where the source has no such ground truth)."""
+    metrics = result.metrics or {}
+    depth = (metrics.get("depth") or {}).get("mean", {})
+    const = (metrics.get("depth_constant") or {}).get("mean", {})
+    trivial = metrics.get("trivial") or {}
+
+    def score(name: str, key: str) -> float | None:
+        value = (trivial.get(name) or {}).get(key)
+        return float(value) if isinstance(value, (int, float)) else None
+
+    return {
+        "ATE": score("estimate", "ate_rmse_m"), "RPE_trans": score("estimate", "rpe_trans_rmse_m"),
+        "abs_rel": depth.get("abs_rel"), "const_abs_rel": const.get("abs_rel"),
+        "static_ATE": score("static camera", "ate_rmse_m"), "line_ATE": score("constant-velocity line", "ate_rmse_m"),
+        "s_per_frame": 1.0 / max(result.frames_per_second, 1e-9),
+        "cost_x": adaptation_cost(result.out),
+    }
+
+
+def adaptation_cost(run_dir: Path) -> float | None:
+    """(prediction + adaptation) / prediction seconds per frame of an adapted run, measured in the same run.
+
+    On a shared CPU the runs' own frames/s swing with the load; the split inside one run does not.
+    """
+    info = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
+    adaptation = info.get("adaptation")
+    if not adaptation:
+        return None
+    return float(adaptation["seconds_per_frame"]) / max(float(adaptation["predict_seconds_per_frame"]), 1e-9)
+
+
+def evaluate(weights: list[Path], sources: list[str], frames: int, settings: list[str], out: Path
+             ) -> list[dict[str, Any]]:
+    """Run everything; one row per (source, weights, setting). ``PATH@K`` uses every K-th frame of a folder."""
+    rows = []
+    for spec in sources:
+        path_spec, _, every = spec.partition("@")
+        stride = int(every) if every else 1
+        source = open_benchmark_source(path_spec, frames)
+        tag = spec.replace(":", "-").replace("/", "_").replace("@", "-every").strip("._")
+        for path in weights:
+            runs: list[tuple[str, AdaptSettings | None]] = [("frozen", None)]
+            runs += [(f"adapt {s}", parse_setting(s)) for s in settings]
+            for label, adapt in runs:
+                result = run_sequence(source, method=None, weights=path, out=out / tag / path.stem / label.replace(
+                    " ", "_").replace(":", "_"), overwrite=True, progress=False, batch_size=1, max_frames=frames,
+                    stride=stride, adapt=adapt)
+                row = {"source": spec, "weights": path.stem, "run": label, "frames": result.n_frames,
+                       **row_of(result)}
+                print(json.dumps(row), flush=True)
+                rows.append(row)
+    return rows
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    """The rows as a Markdown table."""
+    cols = ["source", "weights", "run", "frames", "ATE", "RPE_trans", "abs_rel", "const_abs_rel", "static_ATE",
+            "line_ATE", "s_per_frame", "cost_x"]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for row in rows:
+        cells = [f"{row[c]:.3f}" if isinstance(row[c], float) else ("-" if row[c] is None else str(row[c]))
+                 for c in cols]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Command line: see the module docstring."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--weights", type=Path, nargs="+", required=True)
+    parser.add_argument("--sources", nargs="+", required=True)
+    parser.add_argument("--frames", type=int, default=40)
+    parser.add_argument("--setting", nargs="*", default=["adam:1e-4:1:5:1"])
+    parser.add_argument("--out", type=Path, default=Path("runs/adapt-eval"))
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    rows = evaluate(args.weights, args.sources, args.frames, args.setting, args.out)
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+    print(markdown(rows))
+
+
+if __name__ == "__main__":
+    main()
