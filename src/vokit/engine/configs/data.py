@@ -8,8 +8,9 @@ from typing import Literal
 class DataConfig:
     """Training data: source, image size, clips and augmentation."""
 
-    source: Literal["synthetic", "kitti-raw"] = "synthetic"
-    """Where clips come from: the embedded synthetic world (rendered on the fly) or a KITTI raw tree."""
+    source: Literal["synthetic", "kitti-raw", "scannet"] = "synthetic"
+    """Where clips come from: the embedded synthetic world (rendered on the fly), a KITTI raw tree, or exported
+    ScanNet scenes (``<root>/scene*/color``; split = a file listing scene names, else every scene)."""
 
     root: str | None = None
     """Dataset root (KITTI raw: the folder of the date folders); unset = ``$VOKIT_DATA_ROOT/kitti_raw``."""

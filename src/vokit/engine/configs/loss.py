@@ -1,6 +1,7 @@
 """Loss weights and switches (METHODS.md sections 2.3 and 8.3-8.4)."""
 
 from dataclasses import dataclass
+from typing import Literal
 
 
 @dataclass(frozen=True)
@@ -46,3 +47,9 @@ class LossConfig:
     rigid_warmup: int = 0
     """CoopNet: steps at the start during which the rigid term is Monodepth2's (no motion mask, lambda_R held at 1,
     no apportionment updates) while flow already trains; >= 0 (vokit addition, see docs/training.md)."""
+
+    dro_supervision: Literal["supervised", "self-supervised"] = "supervised"
+    """DRO: ground-truth inverse-depth + pose-grid L1 (needs depth and poses), or the photometric loss per iterate."""
+
+    dro_gamma: float = 0.85
+    """DRO: iterate i of n weighs gamma^(n - i - 1) in the loss; in (0, 1]."""
