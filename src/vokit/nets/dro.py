@@ -1,5 +1,6 @@
-"""DRO, the deep recurrent zeroth-order optimiser of depth and pose (METHODS.md section 6; aliyun/dro-sfm
-``networks/depth_pose/DepthPoseNet.py``).
+"""DRO, the deep recurrent zeroth-order optimiser of depth and pose (METHODS.md section 6).
+
+Reference: aliyun/dro-sfm ``networks/depth_pose/DepthPoseNet.py``.
 
 :class:`DRONet` refines the inverse depth of a target image and the poses ``cam_i_from_cam_0`` of V reference
 images. A feature net gives stride-8 features of every image; initial heads give a first inverse depth and pose;

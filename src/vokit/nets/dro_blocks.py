@@ -65,13 +65,14 @@ class SepConvGRU(nn.Module):
 
     def __init__(self, hidden: int, inputs: int) -> None:
         super().__init__()
-        self.gates = nn.ModuleList()
-        for kernel, pad in (((1, 5), (0, 2)), ((5, 1), (2, 0))):
-            self.gates.append(nn.ModuleList([nn.Conv2d(hidden + inputs, hidden, kernel, padding=pad) for _ in "zrq"]))
+        shapes = (((1, 5), (0, 2)), ((5, 1), (2, 0)))
+        self.convz, self.convr, self.convq = (
+            nn.ModuleList([nn.Conv2d(hidden + inputs, hidden, k, padding=p) for k, p in shapes]) for _ in "zrq"
+        )
 
     def forward(self, h: Float[Tensor, "B Hd h w"], x: Float[Tensor, "B Xd h w"]) -> Float[Tensor, "B Hd h w"]:
         """One GRU step (both passes) from hidden state ``h`` and input ``x``."""
-        for convz, convr, convq in self.gates:  # type: ignore[misc]
+        for convz, convr, convq in zip(self.convz, self.convr, self.convq, strict=True):
             hx = torch.cat([h, x], dim=1)
             z = torch.sigmoid(convz(hx))
             r = torch.sigmoid(convr(hx))
@@ -95,7 +96,9 @@ class UpsampleMask(nn.Module):
         return 0.25 * self.net(features)
 
 
-def convex_upsample(coarse: Float[Tensor, "B 1 h w"], mask_logits: Float[Tensor, "B 576 h w"]) -> Float[Tensor, "B 1 H W"]:
+def convex_upsample(
+    coarse: Float[Tensor, "B 1 h w"], mask_logits: Float[Tensor, "B 576 h w"]
+) -> Float[Tensor, "B 1 H W"]:
     """RAFT convex upsampling by 8: each fine pixel is a softmax-weighted mix of its cell's 3x3 coarse neighbours.
 
     Values are not rescaled (right for inverse depth; flow would be multiplied by 8). The border is padded by
@@ -134,7 +137,9 @@ class DepthInputEncoder(nn.Module):
                                    nn.Conv2d(hidden, mid, 3, padding=1), nn.ReLU(inplace=True))
         self.fuse = nn.Sequential(nn.Conv2d(hidden + mid, hidden - 1, 3, padding=1), nn.ReLU(inplace=True))
 
-    def forward(self, cost: Float[Tensor, "B C h w"], depth_state: Float[Tensor, "B 1 h w"]) -> Float[Tensor, "B D h w"]:
+    def forward(
+        self, cost: Float[Tensor, "B C h w"], depth_state: Float[Tensor, "B 1 h w"]
+    ) -> Float[Tensor, "B D h w"]:
         """The encoded input (``hidden`` channels, the depth state appended last)."""
         fused = self.fuse(torch.cat([self.cost(cost), self.depth(depth_state)], dim=1))
         return torch.cat([fused, depth_state], dim=1)
