@@ -20,7 +20,8 @@ from vokit.cli.options import integer
 from vokit.data.file_io import parse_float
 from vokit.methods.registry import DEFAULT_METHOD, get_method, method_names
 
-FORMATS = ("kitti-odom", "kitti-raw", "tum", "euroc", "tartanair", "7scenes", "images", "video", "synthetic")
+FORMATS = ("kitti-odom", "kitti-raw", "tum", "euroc", "tartanair", "7scenes", "scannet", "images", "video",
+           "synthetic")
 
 
 def _parser() -> argparse.ArgumentParser:
