@@ -21,6 +21,7 @@ from vokit.errors import VokitError
 BENCHMARKS: dict[str, str] = {
     "ba": "one BA Gauss-Newton iteration: vokit vs dense torch vs scipy sparse",
     "vo": "patchvo frames/s and per-stage time per preset, operator and image size",
+    "dro": "DRO ms per frame and peak memory at 128x416, 12 iterations",
 }
 
 
