@@ -46,10 +46,11 @@ def test_vokit_eval_pairs_prints_and_writes_json(tmp_path: Path, capsys: pytest.
     scaled = poses.clone()
     scaled[:, :3] *= 0.5  # a monocular estimate: right up to scale
     write_trajectory(tmp_path / "est.txt", stamps, scaled, "tum")
-    rc = vokit_main(["eval", "pairs", str(tmp_path / "gt.txt"), str(tmp_path / "est.txt"), "--out", str(tmp_path / "o")])
+    gt, est = str(tmp_path / "gt.txt"), str(tmp_path / "est.txt")
+    rc = vokit_main(["eval", "pairs", gt, est, "--out", str(tmp_path / "o")])
     assert rc == 0
     assert "7 pairs" in capsys.readouterr().out
     data = json.loads((tmp_path / "o" / "metrics.json").read_text())
     assert data["n_pairs"] == 7 and data["t_cm"]["mean"] < 1e-6 and data["t_err_deg"]["mean"] < 1e-4
-    rc = vokit_main(["eval", "pairs", str(tmp_path / "gt.txt"), str(tmp_path / "est.txt"), "--delta", "0"])
+    rc = vokit_main(["eval", "pairs", gt, est, "--delta", "0"])
     assert rc == 2 and "--delta" in capsys.readouterr().err

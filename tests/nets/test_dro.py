@@ -163,3 +163,13 @@ def test_pose_gru_step_learns_to_move_a_perturbed_pose_toward_the_truth() -> Non
     # measured: 0.031 after against 0.050 before the step (seeded)
     assert updated.abs().mean() < 0.75 * start.abs().mean()
     assert updated.abs().mean() < untrained.abs().mean()
+
+
+def test_saturated_depth_state_is_clamped_but_keeps_its_gradient() -> None:
+    net = _tiny(DROSchedule(stages=1, steps=1, hidden=16))
+    raw = torch.tensor([-0.5, 0.5, 1.5], requires_grad=True)
+    inv = net.inv_depth_of(raw)
+    lo, hi = 1 / net.max_depth, 1 / net.min_depth
+    torch.testing.assert_close(inv.detach(), torch.tensor([lo, 0.5 * (lo + hi), hi]))
+    inv.sum().backward()
+    assert raw.grad is not None and (raw.grad > 0).all()  # d inv / d raw = 1 / min - 1 / max everywhere

@@ -9,7 +9,8 @@ pose-GRU steps per view (depth held at its stage-start value). Depth and poses a
 (truncated back-propagation); hidden states carry over. Depth iterates are convex-upsampled to full resolution.
 
 The inverse-depth state is the "``out``" variant of section 6.1: a raw value clamped to [0, 1] and mapped by
-Monodepth2's ``1/z_max + (1/z_min - 1/z_max) raw``, so depth stays in ``[min_depth, max_depth]`` [vokit: always on].
+Monodepth2's ``1/z_max + (1/z_min - 1/z_max) raw``, so depth stays in ``[min_depth, max_depth]`` [vokit: always on;
+the clamp's gradient is the identity, see :meth:`DRONet.inv_depth_of`].
 """
 
 import re
@@ -158,8 +159,14 @@ class DRONet(nn.Module):
         self.depth_mask = UpsampleMask(hidden)
 
     def inv_depth_of(self, raw: Tensor) -> Tensor:
-        """Inverse depth of the raw depth state (clamped to [0, 1], then Monodepth2's mapping)."""
-        return sigmoid_to_inv_depth(raw.clamp(0.0, 1.0), self.min_depth, self.max_depth)
+        """Inverse depth of the raw depth state (clamped to [0, 1], then Monodepth2's mapping).
+
+        The clamp passes gradients straight through [vokit]: with a plain clamp a state pushed past 0 or 1 gets no
+        gradient and the depth stays stuck at ``max_depth`` or ``min_depth`` (measured: a 462-step supervised run
+        on the synthetic street ended with a constant depth map).
+        """
+        clamped = raw + (raw.clamp(0.0, 1.0) - raw).detach()
+        return sigmoid_to_inv_depth(clamped, self.min_depth, self.max_depth)
 
     def _split_context(self, context: Tensor) -> tuple[Tensor, Tensor]:
         hidden = self.schedule.hidden
