@@ -22,6 +22,7 @@ BENCHMARKS: dict[str, str] = {
     "ba": "one BA Gauss-Newton iteration: vokit vs dense torch vs scipy sparse",
     "vo": "patchvo frames/s and per-stage time per preset, operator and image size",
     "render": "synthetic-world render frames/s per scene and domain (1 thread, 2 threads, 2 workers)",
+    "dro": "DRO ms per frame and peak memory at 128x416, 12 iterations",
 }
 
 

@@ -5,6 +5,7 @@
     vokit eval depth GT|gt_depths.npz PRED --crop garg --median-scaling
     vokit eval flow GT PRED [--fg-mask OBJ_MAP_DIR]
     vokit eval model CHECKPOINT [--real SEQ ...] [--sequences 4 --frames 60 --scene street ...]
+    vokit eval pairs GT EST --format tum|kitti|euroc --delta N
 
 Each prints a table, writes ``metrics.json`` and PNG plots to ``--out`` (when given). Bad input raises
 `VokitError` naming the file; the ``vokit`` dispatcher prints it and exits with status 2.
@@ -73,6 +74,14 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--pred-png-scale", type=number, default=256.0, help="16-bit PNG units per unit for PRED")
     d.add_argument("--out", type=Path, default=None, help="folder for metrics.json and the error histogram")
 
+    p = sub.add_parser("pairs", help="two-view relative pose errors of frame pairs (rot / t angle, t_cm, AUC)")
+    p.add_argument("gt", type=Path, help="reference (ground-truth) trajectory file")
+    p.add_argument("est", type=Path, help="estimated trajectory file (e.g. a run's trajectory)")
+    p.add_argument("--format", choices=TRAJ_FORMATS, default="tum", help="format of both files (default tum)")
+    p.add_argument("--delta", type=integer, default=1, help="frame gap of each pair (default 1: consecutive)")
+    p.add_argument("--max-diff", type=number, default=None, help="association tolerance in seconds (evo's)")
+    p.add_argument("--out", type=Path, default=None, help="folder for metrics.json")
+
     f = sub.add_parser("flow", help="EPE and Fl-all of optical flow (.flo or KITTI 16-bit .png)")
     f.add_argument("gt", type=Path, help="ground-truth flow file or folder")
     f.add_argument("pred", type=Path, help="predicted flow file or folder")
@@ -134,6 +143,11 @@ def _check_options(args: argparse.Namespace) -> None:
             raise VokitError(f"--min-depth ({args.min_depth:g}) must be less than --max-depth ({args.max_depth:g})")
         _finite(args.gt_png_scale, "--gt-png-scale", positive=True)
         _finite(args.pred_png_scale, "--pred-png-scale", positive=True)
+    elif args.what == "pairs":
+        if args.delta < 1:
+            raise VokitError(f"--delta must be >= 1, got {args.delta}")
+        if args.max_diff is not None:
+            _finite(args.max_diff, "--max-diff", positive=True)
     elif args.what == "flow" and args.fg_mask is not None and not args.fg_mask.exists():
         raise VokitError("--fg-mask: no such file or folder", args.fg_mask)
 
@@ -377,10 +391,37 @@ def run_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_pairs(args: argparse.Namespace) -> int:
+    """``vokit eval pairs``: METHODS.md section 9.5 on the pairs (k, k + delta) of two associated trajectories."""
+    from vokit.data.trajectory_io import read_trajectory
+    from vokit.metrics.association import associate
+    from vokit.metrics.two_view import relative_pose_errors, summarize_two_view, trajectory_pairs
+
+    ref_stamps, ref = read_trajectory(args.gt, args.format)
+    est_stamps, est = read_trajectory(args.est, args.format)
+    if args.format == "kitti":
+        if ref.shape[0] != est.shape[0]:
+            raise VokitError(f"{est.shape[0]} estimated poses for {ref.shape[0]} in {args.gt}", args.est)
+        ref_m, est_m = ref, est
+    else:
+        a = associate(ref_stamps, est_stamps, "evo", args.max_diff)
+        ref_m, est_m = ref[a.ref_idx], est[a.est_idx]
+    summary = summarize_two_view(relative_pose_errors(trajectory_pairs(ref_m, args.delta),
+                                                      trajectory_pairs(est_m, args.delta)))
+    print(f"vokit eval pairs: {args.gt} vs {args.est}, {summary.n_pairs} pairs (k, k + {args.delta})")
+    print(f"rotation error      mean {summary.rot_err_deg[0]:.3f}  median {summary.rot_err_deg[1]:.3f} deg")
+    print(f"translation angle   mean {summary.t_err_deg[0]:.3f}  median {summary.t_err_deg[1]:.3f} deg")
+    print(f"t_cm (scale fitted) mean {summary.t_cm[0]:.3f}  median {summary.t_cm[1]:.3f} cm")
+    print("pose AUC @5/10/20 deg " + " / ".join(f"{x:.4f}" for x in summary.auc))
+    _write_json(args.out, {"gt": str(args.gt), "est": str(args.est), "format": args.format, "delta": args.delta,
+                           **summary.as_dict()})
+    return 0
+
+
 def main(argv: list[str]) -> int:
     """Run ``vokit eval``; returns the exit status (0 ok; bad input raises `VokitError`, exit 2)."""
     args = _parser().parse_args(argv)
-    run = {"traj": run_traj, "depth": run_depth, "flow": run_flow, "model": run_model}[args.what]
+    run = {"traj": run_traj, "depth": run_depth, "flow": run_flow, "model": run_model, "pairs": run_pairs}[args.what]
     _check_options(args)
     created = args.out is not None and not args.out.exists()
     if args.out is not None:
@@ -395,5 +436,5 @@ def main(argv: list[str]) -> int:
         # A metric rejected the data (no matching stamps, degenerate alignment, ...): name the inputs.
         if args.what == "model":
             raise VokitError(err.message, args.checkpoint) from err
-        named = args.est if args.what == "traj" else args.pred
+        named = args.est if args.what in ("traj", "pairs") else args.pred
         raise VokitError(f"{err.message} (reference: {args.gt})", named) from err

@@ -39,7 +39,8 @@ class _AdaptDefaults:
 
 ADAPT_DEFAULTS = _AdaptDefaults()
 
-FORMATS = ("kitti-odom", "kitti-raw", "tum", "euroc", "tartanair", "7scenes", "images", "video", "synthetic")
+FORMATS = ("kitti-odom", "kitti-raw", "tum", "euroc", "tartanair", "7scenes", "scannet", "images", "video",
+           "synthetic")
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -79,17 +79,24 @@ def build_training_data(config: DataConfig) -> TrainingData:
     """
     if config.source == "synthetic":
         sequences = _synthetic_sequences(config)
-        windows = [
-            (k, int(start))
-            for k, seq in enumerate(sequences)
-            for start in ClipSampler(seq, config.clip_frames, config.frame_stride).starts.tolist()
-        ]
+        windows = _clip_windows(sequences, config)
         return TrainingData(sequences, windows)
     if config.source == "kitti-raw":
         return _kitti_raw_data(config)
     if config.source == "tartanair":
         return _tartanair_data(config)
+    if config.source == "scannet":
+        return _scannet_data(config)
     raise VokitError(f"unknown data source {config.source!r}")
+
+
+def _clip_windows(sequences: list[FrameSequence], config: DataConfig) -> list[tuple[int, int]]:
+    """Every ``(sequence, start)`` whose clip of ``config.clip_frames`` frames at ``config.frame_stride`` fits."""
+    return [
+        (k, int(start))
+        for k, seq in enumerate(sequences)
+        for start in ClipSampler(seq, config.clip_frames, config.frame_stride).starts.tolist()
+    ]
 
 
 def _synthetic_sequences(config: DataConfig) -> list[FrameSequence]:
@@ -124,11 +131,7 @@ def _tartanair_data(config: DataConfig) -> TrainingData:
     if not folders:
         raise VokitError("no TartanAir trajectory (a folder with pose_left.txt and image_left/) below", root)
     sequences = [read_tartanair(folder, name=str(folder.relative_to(root))) for folder in folders]
-    windows = [
-        (k, int(start))
-        for k, seq in enumerate(sequences)
-        for start in ClipSampler(seq, config.clip_frames, config.frame_stride).starts.tolist()
-    ]
+    windows = _clip_windows(sequences, config)
     if not windows:
         raise VokitError(f"no TartanAir trajectory has {config.clip_frames} frames for a clip", root)
     return TrainingData(sequences, windows)
@@ -181,6 +184,30 @@ def _kitti_raw_data(config: DataConfig) -> TrainingData:
             windows.append((k, start))
     if not windows:
         raise VokitError("no sample of the split has its neighbouring frames in the dataset", split_path)
+    return TrainingData(sequences, windows)
+
+
+def _scannet_data(config: DataConfig) -> TrainingData:
+    """Exported ScanNet scenes under the root: those a split file lists (one scene name a line), else all."""
+    from vokit.data.readers.scannet import is_scannet_scene, read_scannet
+
+    root = data_root(config, "scannet")
+    split = Path(config.split).expanduser()
+    if split.is_file():
+        names = [ln.strip() for ln in split.read_text().splitlines() if ln.strip()]
+        missing = [n for n in names if not is_scannet_scene(root / n)]
+        if missing:
+            raise VokitError(f"scene {missing[0]} listed in the split file is not an exported scene under {root}",
+                             split)
+        scenes = [root / n for n in names]
+    else:
+        scenes = sorted(d for d in root.iterdir() if is_scannet_scene(d))
+    if not scenes:
+        raise VokitError("no exported ScanNet scene (color/, pose/, intrinsic/) in the dataset folder", root)
+    sequences = [read_scannet(d) for d in scenes]
+    windows = _clip_windows(sequences, config)
+    if not windows:
+        raise VokitError(f"no scene has {config.clip_frames} frames at stride {config.frame_stride}", root)
     return TrainingData(sequences, windows)
 
 

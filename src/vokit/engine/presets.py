@@ -122,6 +122,62 @@ def online_meta_synthetic() -> ExperimentConfig:
     )
 
 
+_DRO_MODEL = ModelConfig(method="dro", width=0.5, min_depth=0.1, max_depth=100.0, dro_version="it12-h",
+                         dro_hidden=64, dro_feature_dim=64)
+# DRO (METHODS.md 6.5): Adam, lr 2e-4, StepLR x0.5 every 30 epochs, no weight decay. The synthetic presets halve the
+# encoders and the GRU / feature widths (hidden 64, features 64) so a 2-core CPU trains them [vokit].
+_DRO_OPTIM = OptimConfig(lr=2e-4, schedule="step", milestones=(0.6,), gamma=0.5, grad_clip_norm=10.0)
+
+
+def dro_synthetic() -> ExperimentConfig:
+    """DRO on the synthetic street, supervised by ground-truth depth and poses (METHODS.md section 6)."""
+    return ExperimentConfig(
+        preset="dro-synthetic",
+        data=_SYNTHETIC_DATA,
+        model=_DRO_MODEL,
+        loss=LossConfig(dro_supervision="supervised"),
+        optim=_DRO_OPTIM,
+        train=_SYNTHETIC_TRAIN,
+        log=LogConfig(),
+    )
+
+
+def dro_selfsup_synthetic() -> ExperimentConfig:
+    """DRO on the synthetic street, self-supervised: photometric loss on every iterate (METHODS.md section 6.4)."""
+    base = dro_synthetic()
+    return replace(base, preset="dro-selfsup-synthetic", model=replace(base.model, dro_version="it8-seq4-inter-out"),
+                   loss=LossConfig(dro_supervision="self-supervised"))
+
+
+def dro_kitti() -> ExperimentConfig:
+    """DRO on KITTI raw, self-supervised, it8-seq4-inter-out, 320x960 (needs --data /path/to/kitti_raw)."""
+    # METHODS.md 6.5: batch 2, 50 epochs of 39,810 Eigen-Zhou triplets (~995k steps), lr x0.5 at epoch 30.
+    return ExperimentConfig(
+        preset="dro-kitti",
+        data=DataConfig(source="kitti-raw", split="eigen_zhou", height=320, width=960, batch_size=2, num_workers=4),
+        model=ModelConfig(method="dro", width=1.0, min_depth=0.5, max_depth=80.0, dro_version="it8-seq4-inter-out"),
+        loss=LossConfig(dro_supervision="self-supervised"),
+        optim=_DRO_OPTIM,
+        train=TrainConfig(steps=995250, checkpoint_every=5000),
+        log=LogConfig(),
+    )
+
+
+def dro_scannet() -> ExperimentConfig:
+    """DRO on ScanNet, supervised, it12-h-out, 256x320 (needs --data /path/to/scannet with exported scenes)."""
+    # METHODS.md 6.5: 240x320, batch 8, 100 epochs, 0.2-10 m; vokit's trainer takes sides that are multiples of 32,
+    # so 256x320. Steps assume ~100k training triplets (the ScanNet train split at stride 10).
+    return ExperimentConfig(
+        preset="dro-scannet",
+        data=DataConfig(source="scannet", height=256, width=320, batch_size=8, num_workers=4, frame_stride=10),
+        model=ModelConfig(method="dro", width=1.0, min_depth=0.2, max_depth=10.0, dro_version="it12-h-out"),
+        loss=LossConfig(dro_supervision="supervised"),
+        optim=_DRO_OPTIM,
+        train=TrainConfig(steps=1250000, checkpoint_every=5000),
+        log=LogConfig(),
+    )
+
+
 PRESETS: dict[str, Callable[[], ExperimentConfig]] = {
     "monodepth2-synthetic": monodepth2_synthetic,
     "coopnet-synthetic": coopnet_synthetic,
@@ -130,6 +186,10 @@ PRESETS: dict[str, Callable[[], ExperimentConfig]] = {
     "patchvo-tartanair": patchvo_tartanair,
     "patchvo-v2v-synthetic": patchvo_v2v_synthetic,
     "online-meta-synthetic": online_meta_synthetic,
+    "dro-synthetic": dro_synthetic,
+    "dro-selfsup-synthetic": dro_selfsup_synthetic,
+    "dro-kitti": dro_kitti,
+    "dro-scannet": dro_scannet,
 }
 
 

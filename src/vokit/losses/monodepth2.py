@@ -132,10 +132,12 @@ def rigid_reconstruction_errors(
     src_from_tgt: Float[Tensor, "B S 7"],
     intrinsics: Float[Tensor, "B 4"],
     use_ssim: bool = True,
+    padding_mode: warp.PaddingMode = "border",
 ) -> Float[Tensor, "B S H W"]:
     """``pe(I_t, I_{s->t})`` for every source, with ``I_{s->t}`` synthesised from depth and pose (section 2.2).
 
-    Sampling is bilinear with border padding (the reference's choice), so out-of-view pixels are not masked.
+    Sampling is bilinear with border padding (the reference's choice; DRO uses zeros), so out-of-view pixels are
+    not masked.
 
     Args:
         target: target image ``I_t``, values in [0, 1].
@@ -144,13 +146,14 @@ def rigid_reconstruction_errors(
         src_from_tgt: ``cam_s_from_cam_t`` per source, SE(3) ``[t, q_xyzw]``.
         intrinsics: ``(fx, fy, cx, cy)`` in pixels of the images.
         use_ssim: SSIM + L1 (True) or L1 only.
+        padding_mode: what samples outside a source read (``"border"``: Monodepth2; ``"zeros"``: DRO).
 
     Returns:
         The photometric error map of each source.
     """
     errors = []
     for k in range(sources.shape[1]):
-        warped, _ = warp.warp_with_depth(sources[:, k], depth, src_from_tgt[:, k], intrinsics)
+        warped, _ = warp.warp_with_depth(sources[:, k], depth, src_from_tgt[:, k], intrinsics, padding_mode)
         errors.append(photometric_error(target, warped, use_ssim=use_ssim))
     return torch.stack(errors, dim=1)
 

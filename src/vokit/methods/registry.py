@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # the interface imports torch; names alone must stay light fo
 
 _BUILTIN: dict[str, str] = {
     "coopnet": "vokit.methods.coopnet",
+    "dro": "vokit.methods.dro",
     "monodepth2": "vokit.methods.monodepth2",
     "online-meta": "vokit.methods.online_meta",
     "patchvo": "vokit.methods.patchvo.method",

@@ -15,7 +15,7 @@ from jaxtyping import Float
 from torch import Tensor
 
 from vokit.errors import VokitError
-from vokit.geometry.lie import quat_conjugate, quat_multiply
+from vokit.geometry.lie import quat_conjugate, quat_multiply, se3_compose, se3_inverse
 
 
 @dataclass(frozen=True)
@@ -112,3 +112,60 @@ def pose_auc(
         area = float(np.sum((x[1:] - x[:-1]) * (r[1:] + r[:-1]) / 2.0))
         aucs.append(area / thr)
     return tuple(aucs)
+
+
+def trajectory_pairs(world_from_cam: Float[Tensor, "N 7"], delta: int = 1) -> Float[Tensor, "M 7"]:
+    """``cam_{k+delta}_from_cam_k`` for k = 0 .. N - 1 - delta: the relative poses of a trajectory's frame pairs.
+
+    Args:
+        world_from_cam: poses ``[t, q_xyzw]``.
+        delta: frame gap of each pair (>= 1).
+
+    Returns:
+        The M = N - delta relative poses, in float64.
+
+    Raises:
+        VokitError: ``delta`` < 1 or not smaller than N.
+    """
+    n = world_from_cam.shape[0]
+    if delta < 1 or delta >= n:
+        raise VokitError(f"pairs need 1 <= delta < {n} poses, got delta {delta}")
+    poses = world_from_cam.detach().to(torch.float64)
+    return se3_compose(se3_inverse(poses[delta:]), poses[:-delta])
+
+
+@dataclass(frozen=True)
+class TwoViewSummary:
+    """Means, medians and AUCs of :class:`TwoViewErrors` over pairs (DRO's table: ``rot_ang``, ``t_ang``, ``t_cm``).
+
+    Attributes:
+        n_pairs: number of pairs.
+        rot_err_deg: (mean, median) rotation error, degrees.
+        t_err_deg: (mean, median) translation-direction error, degrees.
+        t_cm: (mean, median) scale-corrected translation error, centimetres.
+        auc: pose AUC at 5, 10 and 20 degrees.
+    """
+
+    n_pairs: int
+    rot_err_deg: tuple[float, float]
+    t_err_deg: tuple[float, float]
+    t_cm: tuple[float, float]
+    auc: tuple[float, ...]
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready form."""
+        return {"n_pairs": self.n_pairs, "rot_err_deg": {"mean": self.rot_err_deg[0], "median": self.rot_err_deg[1]},
+                "t_err_deg": {"mean": self.t_err_deg[0], "median": self.t_err_deg[1]},
+                "t_cm": {"mean": self.t_cm[0], "median": self.t_cm[1]},
+                "auc": dict(zip(("5deg", "10deg", "20deg"), self.auc, strict=True))}
+
+
+def summarize_two_view(errors: TwoViewErrors) -> TwoViewSummary:
+    """Mean and median of each error and the pose AUC at 5 / 10 / 20 degrees."""
+
+    def stats(values: Tensor) -> tuple[float, float]:
+        return float(values.mean()), float(values.median())
+
+    return TwoViewSummary(n_pairs=int(errors.rot_err_deg.numel()), rot_err_deg=stats(errors.rot_err_deg),
+                          t_err_deg=stats(errors.t_err_deg), t_cm=stats(errors.t_cm),
+                          auc=pose_auc(errors.pose_err_deg))

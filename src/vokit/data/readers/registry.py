@@ -1,8 +1,8 @@
 """`open_sequence`: detect a dataset layout (or take it by name) and read it as a `Sequence`.
 
 Format names (the ``SOURCE`` kinds of ``vokit run``): ``kitti-odom``, ``kitti-raw``, ``tum``, ``euroc``,
-``tartanair``, ``7scenes``, ``images``, ``video``. More can be added with `register_format` (the registry maps
-names to reader functions; nothing is looked up by evaluating strings).
+``tartanair``, ``7scenes``, ``scannet``, ``images``, ``video``. More can be added with `register_format` (the
+registry maps names to reader functions; nothing is looked up by evaluating strings).
 """
 
 import inspect
@@ -16,6 +16,7 @@ from vokit.data.readers.euroc import read_euroc
 from vokit.data.readers.images import VIDEO_EXTENSIONS, read_image_folder, read_video
 from vokit.data.readers.kitti_odometry import read_kitti_odometry
 from vokit.data.readers.kitti_raw import read_kitti_raw
+from vokit.data.readers.scannet import is_scannet_scene, read_scannet
 from vokit.data.readers.seven_scenes import read_seven_scenes
 from vokit.data.readers.tartanair import read_tartanair
 from vokit.data.readers.tum import read_tum_rgbd
@@ -31,6 +32,7 @@ READERS: dict[str, Reader] = {
     "euroc": read_euroc,
     "tartanair": read_tartanair,
     "7scenes": read_seven_scenes,
+    "scannet": read_scannet,
     "images": read_image_folder,
     "video": read_video,
 }
@@ -85,6 +87,8 @@ def detect_format(path: str | Path) -> str:
         return "kitti-raw"
     if (p / "calib.txt").is_file() and any((p / d).is_dir() for d in ("image_0", "image_2", "image_l")):
         return "kitti-odom"
+    if is_scannet_scene(p):
+        return "scannet"
     subdirs = [d for d in p.iterdir() if d.is_dir()]
     if _has_frames_7scenes(p) or any(_has_frames_7scenes(d) for d in subdirs):
         return "7scenes"
@@ -94,7 +98,8 @@ def detect_format(path: str | Path) -> str:
         raise VokitError("folder is empty", p)
     raise VokitError(
         "unrecognised layout: expected a KITTI odometry or raw folder, TUM RGB-D (rgb.txt), EuRoC (mav0), "
-        "TartanAir (image_left, pose_left.txt), 7-Scenes (frame-*.color.*), a folder of images or a video",
+        "TartanAir (image_left, pose_left.txt), 7-Scenes (frame-*.color.*), a ScanNet scene export (color, pose, "
+        "intrinsic), a folder of images or a video",
         p,
     )
 

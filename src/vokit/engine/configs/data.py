@@ -8,9 +8,10 @@ from typing import Literal
 class DataConfig:
     """Training data: source, image size, clips and augmentation."""
 
-    source: Literal["synthetic", "kitti-raw", "tartanair"] = "synthetic"
-    """Where clips come from: the embedded synthetic world (rendered on the fly), a KITTI raw tree, or a TartanAir
-    tree (every trajectory folder holding a ``pose_left.txt`` below the root)."""
+    source: Literal["synthetic", "kitti-raw", "tartanair", "scannet"] = "synthetic"
+    """Where clips come from: the embedded synthetic world (rendered on the fly), a KITTI raw tree, a TartanAir tree
+    (every trajectory folder holding a ``pose_left.txt`` below the root), or exported ScanNet scenes
+    (``<root>/scene*/color``; split = a file listing scene names, else every scene)."""
 
     root: str | None = None
     """Dataset root (KITTI raw: the folder of the date folders; TartanAir: the folder of the environments); unset =

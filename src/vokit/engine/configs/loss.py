@@ -64,3 +64,9 @@ class LossConfig:
 
     balance_every: int = 20
     """patchvo: steps between loss-balancing updates; >= 1."""
+
+    dro_supervision: Literal["supervised", "self-supervised"] = "supervised"
+    """DRO: ground-truth inverse-depth + pose-grid L1 (needs depth and poses), or the photometric loss per iterate."""
+
+    dro_gamma: float = 0.85
+    """DRO: iterate i of n weighs gamma^(n - i - 1) in the loss; in (0, 1]."""

@@ -47,6 +47,21 @@ class ModelConfig:
     imagenet_weights: str | None = None
     """Local ResNet ImageNet state-dict file for the depth and pose encoders (width 1.0); unset = from scratch."""
 
+    dro_version: str = "it12-h"
+    """DRO schedule ``it{N}[-seq{S}][-h][-inter][-out]``: N/S stages of S depth + S pose steps (METHODS.md 6.3)."""
+
+    dro_hidden: int | None = None
+    """DRO GRU hidden channels, > 6; unset = the version's (128 with ``-h``, else 64)."""
+
+    dro_feature_dim: int = 128
+    """DRO feature channels entering the cost (128 in the reference)."""
+
+    dro_context_dim: int = 32
+    """DRO context channels entering the GRUs (32 in the reference)."""
+
+    dro_pose_update: Literal["additive", "se3"] = "additive"
+    """DRO pose update: the reference's additive [t, Euler] 6-vector, or an SE(3) left retraction."""
+
     def __post_init__(self) -> None:
         if self.method not in method_names():
             known = ", ".join(method_names())
