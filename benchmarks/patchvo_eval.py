@@ -24,15 +24,23 @@ import torch
 from vokit.data.readers import open_sequence
 from vokit.data.sequence import Sequence
 from vokit.data.synthetic import make_sequence, split_seed
+from vokit.errors import VokitError
 from vokit.methods.patchvo import run_patchvo
 from vokit.metrics.trivial import compare_with_trivial
 
 
 def _score(seq: Sequence, world_from_cam: torch.Tensor) -> dict:
+    """Sim(3) ATE and rotation error beside the trivial trajectories; a degenerate estimate (all camera centres at
+    one point, which no similarity aligns) scores as the static camera, its rotation error as NaN."""
     assert seq.world_from_cam is not None
-    cmp = compare_with_trivial(seq.world_from_cam, world_from_cam.double(), seq.timestamps, align="sim3")
+    try:
+        cmp = compare_with_trivial(seq.world_from_cam, world_from_cam.double(), seq.timestamps, align="sim3")
+    except VokitError:
+        line = compare_with_trivial(seq.world_from_cam, seq.world_from_cam, seq.timestamps, align="sim3")
+        return {"ate": line.static.ate.rmse, "rot": float("nan"), "static": line.static.ate.rmse,
+                "line": line.line.ate.rmse, "degenerate": True}
     return {"ate": cmp.estimate.ate.rmse, "rot": cmp.estimate.ate_rot.rmse, "static": cmp.static.ate.rmse,
-            "line": cmp.line.ate.rmse}
+            "line": cmp.line.ate.rmse, "degenerate": False}
 
 
 def evaluate(seq: Sequence, operator: str, preset: str, draws: int, overrides: dict, model: Any = None) -> dict:
