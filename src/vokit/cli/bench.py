@@ -76,4 +76,10 @@ def main(argv: list[str]) -> int:
         return 0
     if argv[0] not in BENCHMARKS:
         raise VokitError(f"unknown benchmark {argv[0]!r}; choose one of {sorted(BENCHMARKS)}")
-    return int(load_benchmark(argv[0]).main(argv[1:]))
+    module = load_benchmark(argv[0])
+    saved = sys.argv[:1]
+    sys.argv[:1] = [f"vokit bench {argv[0]}"]  # argparse's default prog: usage lines name the command typed
+    try:
+        return int(module.main(argv[1:]))
+    finally:
+        sys.argv[:1] = saved
