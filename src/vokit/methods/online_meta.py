@@ -21,11 +21,11 @@ from torch import nn
 from vokit.adapt.meta import Window, meta_objective, window_pair_loss_fn
 from vokit.adapt.online import AdaptSettings
 from vokit.data.sequence import Sequence as FrameSequence
-from vokit.losses.monodepth2 import Monodepth2LossParams, disp_to_depth
+from vokit.losses.monodepth2 import disp_to_depth
 from vokit.methods.batch import ClipBatch, StepOutput
 from vokit.methods.inference import FrameResult, SequencePrediction
 from vokit.methods.interface import NoOperatorChoice, Output
-from vokit.methods.monodepth2 import INPUT_STRIDE, Monodepth2Model
+from vokit.methods.monodepth2 import INPUT_STRIDE, Monodepth2Model, Monodepth2Settings
 from vokit.methods.online import infer_online
 from vokit.nets.convlstm import RecurrentDepthNet, RecurrentPoseNet
 
@@ -57,35 +57,16 @@ def from_monodepth2(model: OnlineMetaModel, plain: Monodepth2Model) -> OnlineMet
 
 
 @dataclass(frozen=True)
-class OnlineMetaSettings:
-    """Model, loss and meta-training settings (config ``model`` / ``loss`` fields of these names where they exist).
+class OnlineMetaSettings(Monodepth2Settings):
+    """Monodepth2's model and loss settings plus the meta-training ones (config fields of these names where they exist).
 
     Attributes:
         inner_lr: alpha of the inner SGD step (section 7.3: 1e-3).
         second_order: differentiate through the inner gradient (else first order).
     """
 
-    num_layers: int = 18
-    width: float = 1.0
-    num_scales: int = 4
-    min_depth: float = 0.1
-    max_depth: float = 100.0
-    pose_rotation_scale: float = 0.01
-    smoothness_weight: float = 1e-3
-    use_automask: bool = True
-    use_min_reprojection: bool = True
-    use_ssim: bool = True
-    use_full_res_multiscale: bool = True
     inner_lr: float = 1e-3
     second_order: bool = True
-
-    def loss_params(self) -> Monodepth2LossParams:
-        """The loss part."""
-        return Monodepth2LossParams(
-            smoothness_weight=self.smoothness_weight, use_automask=self.use_automask,
-            use_min_reprojection=self.use_min_reprojection, use_ssim=self.use_ssim,
-            use_full_res_multiscale=self.use_full_res_multiscale,
-        )
 
 
 def training_step(model: OnlineMetaModel, batch: ClipBatch, settings: OnlineMetaSettings) -> StepOutput:
