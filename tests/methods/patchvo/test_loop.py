@@ -35,6 +35,16 @@ def test_oracle_operator_drives_ba_to_the_ground_truth(scene: str, size: tuple[i
     assert cmp.beats_trivial
 
 
+def test_oracle_runs_past_the_payload_memory() -> None:
+    # the loop forgets the payloads of frames older than `memory`; the oracle must only read the slots its edges
+    # touch (it indexed every slot and crashed on sequences longer than the memory)
+    seq = make_sequence("street", n_frames=24, seed=7, height=64, width=128)
+    res = run_patchvo(seq, "oracle", "fast", seed=0, memory=10, patch_lifetime=3, removal_window=4,
+                      optimization_window=3)
+    assert len(res.keyframes) > 11  # more keyframes than the memory keeps payloads of
+    assert res.world_from_cam.shape == (24, 7) and bool(torch.isfinite(res.world_from_cam).all())
+
+
 def test_lk_operator_runs_end_to_end_and_is_deterministic() -> None:
     seq = make_sequence("room", n_frames=16, seed=7, height=96, width=128)
     a = run_patchvo(seq, "lk", "fast", seed=3)

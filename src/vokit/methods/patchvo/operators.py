@@ -256,9 +256,12 @@ class OracleOperator:
                coords: Tensor, state: dict[str, Tensor]) -> OperatorOutput:
         """The true target of every edge; weight 1 where the true point is visible in front of the target."""
         uv = graph.patch_uv.reshape(-1, 2)[patch_idx].double()
-        src_pose = torch.stack([graph.payload[int(s)][0] for s in range(graph.n)])
-        depth = torch.stack([graph.payload[int(s)][1] for s in range(graph.n)])
-        fx, fy, cx, cy = graph.payload[0][2].unbind(-1)
+        # only the slots these edges touch: the loop forgets the payloads of frames older than its memory
+        slots, local = torch.unique(torch.cat([src_idx, dst_idx]), return_inverse=True)
+        src_idx, dst_idx = local[: src_idx.numel()], local[src_idx.numel():]
+        src_pose = torch.stack([graph.payload[int(s)][0] for s in slots])
+        depth = torch.stack([graph.payload[int(s)][1] for s in slots])
+        fx, fy, cx, cy = graph.payload[int(slots[0])][2].unbind(-1)
         h, w = depth.shape[-2:]
         col = uv[:, 0].round().long().clamp(0, w - 1)
         row = uv[:, 1].round().long().clamp(0, h - 1)
