@@ -13,6 +13,7 @@ where given with ``--baseline NAME=ATE``, other methods' numbers. Synthetic sequ
 """
 
 import argparse
+import ast
 import json
 import statistics
 import sys
@@ -27,6 +28,14 @@ from vokit.data.synthetic import make_sequence, split_seed
 from vokit.errors import VokitError
 from vokit.methods.patchvo import run_patchvo
 from vokit.metrics.trivial import compare_with_trivial
+
+
+def _literal(text: str) -> Any:
+    """A Python literal (numbers, True/False/None, tuples), else the text itself (e.g. ``selector=corner``)."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
 
 
 def _score(seq: Sequence, world_from_cam: torch.Tensor) -> dict:
@@ -84,10 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", default=None, help="write all runs here")
     p.add_argument("--weights", default=None, help="patchvo checkpoint (run folder or .pt) for --operators learned")
     args = p.parse_args(argv)
-    import ast
 
-    overrides = {k: ast.literal_eval(v) if v[:1] in "0123456789-.[(" else v
-                 for k, v in (s.split("=", 1) for s in args.set)}
+    overrides = {k: _literal(v) for k, v in (s.split("=", 1) for s in args.set)}
     baselines = {k: float(v) for k, v in (s.split("=", 1) for s in args.baseline)}
     model = None
     if args.weights:

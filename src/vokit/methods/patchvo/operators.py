@@ -58,11 +58,15 @@ class OperatorOutput:
         target: target pixel of each edge's patch centre in its destination frame (1/4 resolution).
         weight: per-axis confidence in [0, 1].
         state: per-edge tensors to store on the graph (replacing those of the same key).
+        match_weight: the confidence of the correspondence alone, before any weighting by its agreement with the
+            current geometry (the ``lk`` operator's forward-backward and contrast terms without its robust term);
+            None: ``weight``. The two-view bootstrap reads it, when poses are still at the identity.
     """
 
     target: Float[Tensor, "E 2"]
     weight: Float[Tensor, "E 2"]
     state: dict[str, Tensor]
+    match_weight: Float[Tensor, "E 2"] | None = None
 
 
 @runtime_checkable
@@ -226,10 +230,11 @@ class LKOperator:
         weight = torch.where(tracked[:, None], weight, torch.zeros_like(weight))
         done = done | redo
         state = {"lk_init": init, "lk_target": target, "lk_weight": weight, "lk_done": done, "lk_residual": residual}
+        match_weight = weight
         if self.robust_px > 0:
             dist = (target - coords).norm(dim=-1, keepdim=True)
             weight = weight / (1 + (dist / self.robust_px).square())
-        return OperatorOutput(target, weight, state)
+        return OperatorOutput(target, weight, state, match_weight)
 
 
 class OracleOperator:

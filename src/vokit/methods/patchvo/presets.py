@@ -28,6 +28,12 @@ class PatchVOConfig:
         init_updates: update calls at initialisation (12) [ref].
         init_growing_gap: initialisation call c uses only edges spanning <= c + 1 frames [vokit]; None: on for
             ``lk`` (its tracks fail from the poor first guesses of long edges), off otherwise (the reference).
+        init_two_view: start the initialisation from the essential matrix of the first and last keyframes
+            tracks (:mod:`vokit.methods.patchvo.bootstrap`) [vokit]; None: on for ``lk``, off otherwise (the
+            reference starts from identity poses and random depths).
+        init_match_weights: BA weighs the initialisation's edges by the operator's ``match_weight`` (for ``lk``: without
+            its robust term, which down-weights every track while all poses are still at the identity) [vokit].
+        init_two_view_px: the bootstrap's RANSAC inlier threshold (Sampson distance, 1/4-res pixels) [vokit].
         probe_thresh_px: the motion probe skips a frame whose median correction is below this (2.0 [ref]; 1/4-res
             pixels of a 640-pixel-wide image, scaled by ``width / 640`` like the keyframe threshold [vokit]).
         selector: patch centres ``"random"`` [ref], ``"gradient"`` (gradient-biased, §4.1) or ``"corner"``
@@ -65,6 +71,9 @@ class PatchVOConfig:
     init_frames: int = 8
     init_updates: int = 12
     init_growing_gap: bool | None = None
+    init_two_view: bool | None = None
+    init_two_view_px: float = 0.5
+    init_match_weights: bool = False
     probe_thresh_px: float = 2.0
     selector: Selector | None = None
     max_pixels: int = 320 * 240

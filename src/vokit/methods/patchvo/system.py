@@ -23,15 +23,17 @@ from jaxtyping import Float
 from torch import Tensor
 
 from vokit.geometry.lie import se3_compose, se3_identity, se3_inverse
+from vokit.methods.patchvo.bootstrap import Bootstrap, two_view_bootstrap
 from vokit.methods.patchvo.graph import PatchGraph
 from vokit.methods.patchvo.motion import predict_pose
-from vokit.methods.patchvo.operators import PatchOperator, PreparedFrame, pool_depth4
+from vokit.methods.patchvo.operators import OperatorOutput, PatchOperator, PreparedFrame, pool_depth4
 from vokit.methods.patchvo.presets import PatchVOConfig
 from vokit.nets.patch_encoder import gradient_biased_patch_centres, random_patch_centres
 from vokit.solvers import ba_options, build_ba_graph, bundle_adjust, reproject_patch
 
 REFERENCE_WIDTH_PX = 640  # the image width the reference keyframe threshold refers to [vokit]
 LUMA = (0.299, 0.587, 0.114)
+BOOTSTRAP_STRUCTURE_CALLS = 2  # structure-only BA calls (2 iterations each) after the two-view bootstrap [vokit]
 
 
 def working_size(height: int, width: int, max_pixels: int) -> tuple[int, int]:
@@ -165,6 +167,7 @@ class PatchVO:
         self.timings: dict[str, float] = defaultdict(float)
         self.ba_opts = ba_options("infer")
         self.probe_log: list[float] = []
+        self.bootstrap: Bootstrap | None = None
 
     @property
     def _px_scale(self) -> float:
@@ -270,18 +273,21 @@ class PatchVO:
         correspondences shape the first estimate before long ones are sought from it [vokit].
         """
         self.initialized = True
+        two_view = self.cfg.init_two_view
+        if two_view is None:
+            two_view = getattr(self.op, "name", "") == "lk"
+        if two_view:
+            self._bootstrap()
         grow = self.cfg.init_growing_gap
         if grow is None:
             grow = getattr(self.op, "name", "") == "lk"
         for c in range(self.cfg.init_updates):
-            self._update(max_gap=c + 1 if grow else None)
+            self._update(max_gap=c + 1 if grow else None, initializing=True)
 
     # ------------------------------------------------------------------ update and BA
-    def _update(self, max_gap: int | None = None) -> None:
-        """One operator call and one BA call over the graph's edges (those spanning <= ``max_gap`` frames)."""
+    def _operate(self, max_gap: int | None = None) -> tuple[Tensor, Tensor, Tensor, OperatorOutput]:
+        """One operator call over the graph's edges (those spanning <= ``max_gap`` frames); stores its state."""
         g = self.graph
-        if g.n_edges == 0:
-            return
         t0 = time.perf_counter()
         sel = None
         src, dst, patch, state = g.src_idx, g.dst_idx, g.patch_idx, g.edge_state
@@ -299,13 +305,42 @@ class PatchVO:
                 if full is None:
                     full = value.new_zeros((g.n_edges, *value.shape[1:]))
                 g.edge_state[key] = full.index_copy(0, sel, value)
+        self.timings["operator"] += time.perf_counter() - t0
+        return src, dst, patch, out
+
+    def _update(self, max_gap: int | None = None, initializing: bool = False) -> None:
+        """One operator call and one BA call over the graph's edges (those spanning <= ``max_gap`` frames).
+
+        While ``initializing`` (and with ``init_match_weights``) BA weighs the edges by the operator's
+        ``match_weight``: its geometry-dependent down-weighting assumes a geometry the initialisation has yet to find.
+        """
+        if self.graph.n_edges == 0:
+            return
+        src, dst, patch, out = self._operate(max_gap)
+        weight = out.weight
+        if initializing and self.cfg.init_match_weights and out.match_weight is not None:
+            weight = out.match_weight
         t1 = time.perf_counter()
-        self.timings["operator"] += t1 - t0
-        self._bundle_adjust(src, dst, patch, out.target, out.weight)
+        self._bundle_adjust(src, dst, patch, out.target, weight)
         self.timings["ba"] += time.perf_counter() - t1
 
-    def _bundle_adjust(self, src: Tensor, dst: Tensor, patch: Tensor, target: Tensor, weight: Tensor) -> None:
-        """2 GN iterations over the poses from ``max(1, n - window)`` on, on the slots the edges touch.
+    def _bootstrap(self) -> None:
+        """The two-view start of the initialisation (:mod:`vokit.methods.patchvo.bootstrap`), then depths by BA."""
+        assert self.intrinsics4 is not None
+        src, dst, patch, out = self._operate()
+        t1 = time.perf_counter()
+        match = out.weight if out.match_weight is None else out.match_weight
+        self.bootstrap = two_view_bootstrap(self.graph, self.intrinsics4, src, dst, patch, out.target, match,
+                                            self.cfg.init_two_view_px, self.gen)
+        if self.bootstrap.used:
+            for _ in range(BOOTSTRAP_STRUCTURE_CALLS):
+                self._bundle_adjust(src, dst, patch, out.target, out.weight, structure_only=True)
+        self.timings["ba"] += time.perf_counter() - t1
+
+    def _bundle_adjust(self, src: Tensor, dst: Tensor, patch: Tensor, target: Tensor, weight: Tensor,
+                       structure_only: bool = False) -> None:
+        """2 GN iterations over the poses from ``max(1, n - window)`` on (none if ``structure_only``), on the slots
+        the edges touch.
 
         The weights are divided by ``(W / 640)^2``: residuals then count as pixels of a 640-pixel-wide image, so
         the ``infer`` preset's absolute pose damping (1.0) weighs against the data as at the reference resolution
@@ -315,7 +350,7 @@ class PatchVO:
         assert self.intrinsics4 is not None
         lo = int(torch.minimum(src.min(), dst.min()))
         first_free = max(1, g.n - self.cfg.optimization_window)
-        free = torch.arange(lo, g.n) >= first_free
+        free = (torch.arange(lo, g.n) >= first_free) & (not structure_only)
         graph = build_ba_graph(src - lo, dst - lo, patch - lo * m, free, (g.n - lo) * m)
         out = bundle_adjust(
             g.cam_from_world[lo:][None], g.inv_depth[lo:].reshape(1, -1), g.patch_uv[lo:].reshape(1, -1, 2),

@@ -1,0 +1,120 @@
+"""The two-view bootstrap of patchvo's initialisation [vokit] (METHODS.md 4.4a: the classical operator).
+
+DPVO initialises its first 8 keyframes from identity poses and random patch depths and lets the learned operator
+and BA find the geometry. With the classical ``lk`` operator that start can settle in a wrong solution when the
+motion is mostly forward (the rotation/translation ambiguity of small fields of view), so the ``lk`` operator's
+initialisation first estimates the relative pose of the first and the last keyframe from their tracked patches
+(essential matrix by 8-point RANSAC, :func:`vokit.solvers.two_view.relative_pose_ransac`), the classical monocular
+bootstrap, then places the keyframes in between on the geodesic, and gives the first keyframe's inlier patches
+their triangulated depths and every other patch the inliers' median. The scale is fixed by that median
+(:data:`MEDIAN_DEPTH`, the median depth of DPVO's random start). BA then refines everything as usual.
+"""
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from vokit.geometry.lie import quat_to_matrix, se3_exp, se3_log
+from vokit.methods.patchvo.graph import PatchGraph
+from vokit.solvers.two_view import relative_pose_ransac
+
+MEDIAN_DEPTH = 2.0  # scene scale of the bootstrap: median depth of DPVO's start, inverse depths U(0, 1] [vokit]
+MIN_INLIERS = 16  # fewer inliers: keep the DPVO start [vokit]
+MIN_PARALLAX_PX = 1.0  # median rotation-compensated flow (1/4-res px) below which E is not trusted [vokit]
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    """What the bootstrap found (kept on the loop for reports and tests).
+
+    Attributes:
+        used: whether the poses and depths were set.
+        partner: the slot paired with slot 0.
+        correspondences: confident tracks between slot 0 and the partner.
+        inliers: of those, consistent with the essential matrix and in front of both cameras.
+        parallax_px: median rotation-compensated flow of the inliers (1/4-resolution pixels).
+        reason: why it was not used ("" when used).
+    """
+
+    used: bool
+    partner: int
+    correspondences: int
+    inliers: int
+    parallax_px: float
+    reason: str = ""
+
+
+def _correspondences(graph: PatchGraph, src: Tensor, dst: Tensor, patch: Tensor, target: Tensor, weight: Tensor,
+                     last: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Confident tracks slot 0 -> ``last`` (and ``last`` -> 0, swapped): ``(uv0, uv_last, patch of slot 0 or -1)``."""
+    ok = weight.amin(-1) > 0.5
+    uv = graph.patch_uv.reshape(-1, 2)[patch]
+    fwd = ok & (src == 0) & (dst == last)
+    bwd = ok & (src == last) & (dst == 0)
+    uv0 = torch.cat([uv[fwd], target[bwd]])
+    uv1 = torch.cat([target[fwd], uv[bwd]])
+    host0 = torch.cat([patch[fwd], torch.full_like(patch[bwd], -1)])
+    return uv0.double(), uv1.double(), host0
+
+
+def two_view_bootstrap(graph: PatchGraph, intrinsics4: Tensor, src: Tensor, dst: Tensor, patch: Tensor,
+                       target: Tensor, weight: Tensor, threshold_px: float,
+                       generator: torch.Generator | None = None) -> Bootstrap:
+    """Set the poses of slots ``1..n-1`` and all patch inverse depths from slot 0 and the farthest slot it sees.
+
+    The partner of slot 0 is the last slot with at least ``2 MIN_INLIERS`` confident tracks to or from slot 0 (on
+    fast forward motion, tracks over the whole initialisation window fail); the slots after it continue on the same
+    geodesic (constant velocity per keyframe).
+
+    Args:
+        graph: the patch graph at initialisation (slot 0 at the identity).
+        intrinsics4: ``(fx, fy, cx, cy)`` of the 1/4-resolution grid.
+        src: host slot of each edge the operator answered.
+        dst: target slot of each edge.
+        patch: global patch index of each edge.
+        target: the operator's target of each edge (1/4-res px).
+        weight: its per-axis confidences.
+        threshold_px: RANSAC inlier threshold (Sampson distance, 1/4-res px).
+        generator: RANSAC's sample generator.
+
+    Returns:
+        What was found; the graph is changed only when ``used``.
+    """
+    found = None
+    for last in range(graph.n - 1, 1, -1):
+        found = _correspondences(graph, src, dst, patch, target, weight, last)
+        if found[0].shape[0] >= 2 * MIN_INLIERS:
+            break
+    if found is None:
+        return Bootstrap(False, 0, 0, 0, 0.0, "too few keyframes")
+    uv0, uv1, host0 = found
+    fx, fy, cx, cy = intrinsics4.double().unbind(-1)
+    f = torch.stack([fx, fy])
+    c = torch.stack([cx, cy])
+    x0, x1 = (uv0 - c) / f, (uv1 - c) / f
+    n_corr = int(uv0.shape[0])
+    est = relative_pose_ransac(x0, x1, threshold_px / float(fx), generator=generator)
+    if est is None or int(est.inliers.sum()) < max(MIN_INLIERS, n_corr // 3):
+        return Bootstrap(False, last, n_corr, 0 if est is None else int(est.inliers.sum()), 0.0, "too few inliers")
+    R = quat_to_matrix(est.cam1_from_cam0[3:])
+    ray = torch.cat([x0, torch.ones_like(x0[:, :1])], -1) @ R.T  # rotation-compensated: where x0 would be
+    rot_only = ray[:, :2] / ray[:, 2:].clamp_min(1e-9)
+    parallax = float(((rot_only - x1) * f).norm(dim=-1)[est.inliers].median())
+    n_in = int(est.inliers.sum())
+    if parallax < MIN_PARALLAX_PX:
+        return Bootstrap(False, last, n_corr, n_in, parallax, "too little parallax")
+    scale = MEDIAN_DEPTH / float(est.depth0[est.inliers].median())
+    rel = est.cam1_from_cam0.clone()
+    rel[:3] = rel[:3] * scale
+    xi = se3_log(rel)
+    steps = torch.arange(1, graph.n, dtype=xi.dtype)[:, None] / last  # > 1 after the partner: extrapolated
+    graph.cam_from_world[1:] = se3_exp(steps * xi).to(graph.dtype)  # slot 0 = world
+    graph.inv_depth[:] = 1.0 / MEDIAN_DEPTH
+    fwd = est.inliers & (host0 >= 0)
+    flat = graph.inv_depth.view(-1)
+    flat[host0[fwd]] = (1.0 / (scale * est.depth0[fwd])).to(graph.dtype)
+    return Bootstrap(True, last, n_corr, n_in, parallax)
+
+
+__all__ = ["Bootstrap", "MEDIAN_DEPTH", "two_view_bootstrap"]
