@@ -146,3 +146,10 @@ def test_cli_writes_the_copy_and_exits_2_on_bad_input(tmp_path: Path, capsys: py
     assert f"{out}: output file exists" in capsys.readouterr().err
     assert cli_main.main(["adapt-stats", str(source), "--clips", "0", "--out", str(tmp_path / "x.pt")]) == 2
     assert "--clips must be >= 1" in capsys.readouterr().err
+
+
+def test_a_model_without_depth_and_pose_networks_is_refused(tmp_path: Path) -> None:
+    source = _tiny_checkpoint(tmp_path / "dro.pt", preset="dro-synthetic")
+    with pytest.raises(VokitError, match="needs a self-supervised depth \\+ pose model") as err:
+        write_with_source_statistics(source, tmp_path / "out.pt", n_clips=1)
+    assert str(source) in str(err.value) and not (tmp_path / "out.pt").exists()
