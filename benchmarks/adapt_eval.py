@@ -73,6 +73,7 @@ def row_of(result: RunResult) -> dict[str, Any]:
         "static_ATE": score("static camera", "ate_rmse_m"), "line_ATE": score("constant-velocity line", "ate_rmse_m"),
         "s_per_frame": 1.0 / max(result.frames_per_second, 1e-9),
         "cost_x": adaptation_cost(result.out),
+        "predict_s": prediction_seconds(result.out),
     }
 
 
@@ -96,6 +97,13 @@ def arms(settings: list[str], align: bool) -> list[tuple[str, AdaptSettings | No
         if align:
             runs.append((f"adapt+align {text}", parse_setting(text), True))
     return runs
+
+
+def prediction_seconds(run_dir: Path) -> float | None:
+    """Seconds per frame of the predictions alone in an online run (where feature alignment adds its cost)."""
+    info = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
+    adaptation = info.get("adaptation")
+    return None if not adaptation else float(adaptation["predict_seconds_per_frame"])
 
 
 def evaluate(weights: list[Path], sources: list[str], frames: int, settings: list[str], out: Path,
@@ -122,7 +130,7 @@ def evaluate(weights: list[Path], sources: list[str], frames: int, settings: lis
 def markdown(rows: list[dict[str, Any]]) -> str:
     """The rows as a Markdown table."""
     cols = ["source", "weights", "run", "frames", "ATE", "RPE_trans", "abs_rel", "const_abs_rel", "static_ATE",
-            "line_ATE", "s_per_frame", "cost_x"]
+            "line_ATE", "s_per_frame", "cost_x", "predict_s"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for row in rows:
         cells = [f"{row[c]:.3f}" if isinstance(row[c], float) else ("-" if row[c] is None else str(row[c]))
