@@ -4,6 +4,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from tests.app.test_pipeline import HEIGHT, WIDTH, write_tiny_checkpoint
 
@@ -13,7 +14,7 @@ from vokit.app.pipeline import run_sequence
 from vokit.cli import main as cli_main
 from vokit.data.sequence import Sequence
 from vokit.data.synthetic import make_sequence, split_seed
-from vokit.engine.checkpoint import read_checkpoint
+from vokit.engine.checkpoint import atomic_torch_save, read_checkpoint
 from vokit.engine.source_statistics import SOURCE_STATISTICS_KEY, read_source_statistics, write_with_source_statistics
 from vokit.errors import VokitError
 from vokit.methods.inference import SequencePrediction
@@ -90,3 +91,21 @@ def test_align_without_statistics_is_a_clear_error(weights: dict[str, Path], cap
     assert f"{plain}: --align: this checkpoint stores no source feature statistics" in capsys.readouterr().err
     assert cli_main.main(["run", "x", "--align"]) == 2
     assert "--align need --adapt" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("damage", ["channels", "layer"])
+def test_statistics_that_do_not_fit_the_model_are_refused_before_running(weights: dict[str, Path], damage: str
+                                                                         ) -> None:
+    state = read_checkpoint(weights["aligned"])
+    layers = dict(state[SOURCE_STATISTICS_KEY]["layers"])
+    if damage == "channels":
+        layers["depth_net.encoder.layer1"] = {"mean": torch.zeros(3), "var": torch.ones(3)}
+    else:
+        layers["depth_net.encoder.layer9"] = layers.pop("depth_net.encoder.layer1")
+    bad = atomic_torch_save({**state, SOURCE_STATISTICS_KEY: {**state[SOURCE_STATISTICS_KEY], "layers": layers}},
+                            weights["root"] / f"bad-{damage}.pt")
+    expected = "have 3 channels" if damage == "channels" else "layer9', which this model lacks"
+    with pytest.raises(VokitError, match=expected) as err:
+        run_sequence(_night_street(3), method=None, weights=bad, out=weights["root"] / f"run-{damage}",
+                     progress=False, adapt=SETTINGS, align=True)
+    assert str(bad) in str(err.value)

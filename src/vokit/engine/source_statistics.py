@@ -172,10 +172,10 @@ def write_with_source_statistics(checkpoint: str | Path, out: str | Path, n_clip
     out = Path(out)
     if out.exists() and os.path.samefile(out, file):
         raise VokitError("refusing to write over the input checkpoint; pick another --out", out)
-    if out.exists() and not force:
-        raise VokitError("output file exists; pass --force to replace it", out)
     if out.is_dir():
         raise VokitError("output is a folder; give a file name", out)
+    if out.exists() and not force:
+        raise VokitError("output file exists; pass --force to replace it", out)
     state = read_checkpoint(file)
     model, config = load_checkpoint(file, device=device)
     if not all(hasattr(model, name) for name in ("depth_net", "pose_net")):
