@@ -45,7 +45,14 @@ from torch import nn
 
 import vokit
 from vokit.adapt.online import AdaptSettings
-from vokit.app.adaptation import adaptation_line, check_adaptable, run_adapted, save_adapted
+from vokit.app.adaptation import (
+    adaptation_line,
+    alignment_summary,
+    check_adaptable,
+    load_alignment,
+    run_adapted,
+    save_adapted,
+)
 from vokit.app.exports import ExportOptions, RunExports
 from vokit.app.outputs import (
     COMPACT_COLUMNS,
@@ -60,6 +67,7 @@ from vokit.app.outputs import (
 from vokit.data.output_folder import OutputFolder, prepare_output_folder, recording
 from vokit.data.sequence import Sequence as FrameSequence
 from vokit.engine.configs import ExperimentConfig
+from vokit.engine.source_statistics import SourceStatistics
 from vokit.errors import VokitError
 from vokit.methods import registry
 from vokit.methods.inference import FrameResult, SequencePrediction
@@ -229,6 +237,7 @@ class RunJob:
         exports: the rerun recording and COLMAP model to write besides the run folder (`vokit.app.exports`).
         adapt: adapt the networks online while predicting (None: the frozen model, `vokit.app.adaptation`).
         save_adapted: write the adapted weights into the run folder.
+        alignment: with ``adapt``, align the features online to these source statistics (None: no alignment).
     """
 
     sequence: FrameSequence
@@ -242,6 +251,7 @@ class RunJob:
     exports: ExportOptions = field(default_factory=ExportOptions)
     adapt: AdaptSettings | None = None
     save_adapted: bool = False
+    alignment: SourceStatistics | None = None
 
 
 def _weightless_model(method: str | None, weights: str | Path | None, operator: str | None) -> LoadedModel | None:
@@ -431,7 +441,8 @@ def _execute(job: RunJob, baselines: Sequence[RunResult] = ()) -> RunResult:
                 prediction = method.infer(loaded.model, sequence, device=job.device, batch_size=job.batch_size,
                                           show_progress=job.progress, on_frame=on_frame)
             else:
-                adapted = run_adapted(loaded.model, sequence, job.adapt, job.device, job.progress, on_frame)
+                adapted = run_adapted(loaded.model, sequence, job.adapt, job.device, job.progress, on_frame,
+                                      job.alignment)
                 prediction = adapted.online.prediction
         except BaseException:
             if exports is not None:
@@ -502,9 +513,12 @@ def _execute(job: RunJob, baselines: Sequence[RunResult] = ()) -> RunResult:
     ]
     if adapted is not None:
         info["adaptation"] = adapted.online.summary()
+        if job.alignment is not None:
+            info["adaptation"]["feature_alignment"] = alignment_summary(job.alignment)
         summary.append(adaptation_line(info["adaptation"]))
         if job.save_adapted:
-            info["adapted_weights"] = str(save_adapted(adapted.model, loaded.config, loaded.step, out))
+            info["adapted_weights"] = str(save_adapted(adapted.model, loaded.config, loaded.step, out,
+                                                       job.alignment))
     if not metrics:
         summary.append("No ground truth: nothing to evaluate.")
     elif evaluation is not None:
@@ -556,6 +570,7 @@ def run_sequence(
     operator: str | None = None,
     adapt: AdaptSettings | None = None,
     save_adapted: bool = False,
+    align: bool = False,
 ) -> RunResult:
     """``vokit run``: depth, trajectory (and flow, motion masks) of a sequence, written with a report.
 
@@ -585,6 +600,8 @@ def run_sequence(
         adapt: adapt a copy of the networks online while predicting (METHODS.md section 7.5; self-supervised
             depth + pose methods); the weights file is never written.
         save_adapted: with ``adapt``, write the adapted weights to ``out/adapted_weights.pt``.
+        align: with ``adapt``, align the encoder features online to the source statistics stored in the
+            checkpoint (METHODS.md section 7.4; ``vokit adapt-stats`` adds them).
 
     Returns:
         The :class:`RunResult`.
@@ -603,6 +620,8 @@ def run_sequence(
         out = default_out_dir(method, name)
     if method is None and weights is None:
         raise VokitError("give --method or --weights")
+    if align and adapt is None:
+        raise VokitError("--align needs --adapt")
     with recording(prepare_output_dir(out, overwrite)) as folder:
         loaded = _weightless_model(method, weights, operator) or load_model(method, weights, dev)
         if operator is not None:
@@ -629,9 +648,10 @@ def run_sequence(
                                 colmap=None if colmap is None else Path(colmap))
         if adapt is not None:
             check_adaptable(loaded.method, loaded.model)
+        alignment = load_alignment(loaded.weights, loaded.model) if align else None
         return _execute(RunJob(sequence=sequence, source=run_source, loaded=loaded, out=folder.path, device=dev,
                                batch_size=batch_size, progress=progress, depth_crop=crop, exports=exports,
-                               adapt=adapt, save_adapted=save_adapted))
+                               adapt=adapt, save_adapted=save_adapted, alignment=alignment))
 
 def demo(
     out: str | Path = "runs/demo",

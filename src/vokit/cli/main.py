@@ -22,6 +22,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("vokit.cli.synth", "write a synthetic sequence with full ground truth to disk"),
     "bench": ("vokit.cli.bench", "speed and memory benchmarks"),
     "gradvar": ("vokit.cli.gradvar", "gradient signal-to-noise of a checkpoint"),
+    "adapt-stats": ("vokit.cli.adapt_stats", "store source feature statistics in a checkpoint copy (run --align)"),
 }
 
 

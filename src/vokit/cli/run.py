@@ -8,6 +8,7 @@ Examples::
     vokit run synthetic:street --max-frames 40                       # the synthetic world (test-split seed)
     vokit run datasets/kitti/sequences/01 --rerun run.rrd --colmap colmap/   # viewer recording, COLMAP model
     vokit run path/to/images --calib calib.txt --method monodepth2 --adapt  # keep learning on your video
+    vokit run path/to/images --calib calib.txt --weights aligned.pt --adapt --align  # + feature alignment
 
 Writes trajectories (TUM and KITTI), 16-bit depth PNGs with colour previews, flow and motion-mask previews
 (methods with a flow network), ``metrics.json`` when ground truth exists, plots and ``report.html``; see
@@ -96,6 +97,9 @@ def _parser() -> argparse.ArgumentParser:
                        help=f"adapt after every N-th frame (default {ADAPT_DEFAULTS.every})")
     adapt.add_argument("--save-adapted", action="store_true",
                        help="also write the adapted weights to the run folder (adapted_weights.pt)")
+    adapt.add_argument("--align", action="store_true",
+                       help="with --adapt: also align the encoder features online to the source statistics stored in "
+                            "the checkpoint (METHODS.md 7.4; add them with `vokit adapt-stats`)")
     return parser
 
 
@@ -113,8 +117,10 @@ def adapt_settings(args: argparse.Namespace) -> "AdaptSettings | None":
             ("--adapt-steps", args.adapt_steps, ADAPT_DEFAULTS.steps), ("--adapt-lr", args.adapt_lr, ADAPT_DEFAULTS.lr),
             ("--adapt-window", args.adapt_window, ADAPT_DEFAULTS.window),
             ("--adapt-every", args.adapt_every, ADAPT_DEFAULTS.every)) if value != default]
-        if changed or args.save_adapted:
-            raise VokitError(f"{', '.join(changed + (['--save-adapted'] if args.save_adapted else []))} need --adapt")
+        flags = changed + [flag for flag, given in (("--save-adapted", args.save_adapted), ("--align", args.align))
+                           if given]
+        if flags:
+            raise VokitError(f"{', '.join(flags)} need --adapt")
         return None
     if args.adapt_steps < 0 or args.adapt_every < 1 or args.adapt_window < 3 or not args.adapt_lr > 0:
         raise VokitError(f"need --adapt-steps >= 0, --adapt-lr > 0, --adapt-window >= 3 and --adapt-every >= 1, got "
@@ -167,6 +173,7 @@ def main(argv: list[str]) -> int:
         operator=args.operator,
         adapt=adapt_settings(args),
         save_adapted=args.save_adapted,
+        align=args.align,
     )
     if args.calib_override and args.calib is None:
         print("note: --calib-override without --calib changes nothing")
