@@ -3,7 +3,16 @@ import math
 import pytest
 import torch
 
-from vokit.solvers.lk import from_level, image_pyramid, lk_track, lk_track_fb, sample_image, to_level
+from vokit.solvers.lk import (
+    from_level,
+    image_pyramid,
+    lk_track,
+    lk_track_fb,
+    sample_channels,
+    sample_image,
+    to_level,
+    with_gradients,
+)
 
 HEIGHT, WIDTH = 96, 128
 
@@ -143,3 +152,32 @@ def test_bad_arguments_raise():
         lk_track_fb(pyramid, pyramid, idx, idx, uv, uv, fb_sigma_px=0.0)
     with pytest.raises(ValueError, match="num_levels"):
         image_pyramid(torch.rand(1, 8, 8), 0)
+
+
+@pytest.mark.parametrize("interpolation", ["bilinear", "bicubic"])
+def test_sample_channels_equals_sampling_each_channel(gen, interpolation):
+    images = torch.rand(3, 20, 24, 4, generator=gen, dtype=torch.float64)
+    uv = torch.rand(7, 9, 2, generator=gen, dtype=torch.float64) * torch.tensor([30.0, 26.0]) - 3  # some outside
+    idx = torch.tensor([0, 2, 1, 1, 0, 2, 2])
+    out = sample_channels(images, idx, uv, interpolation)
+    for c in range(4):
+        ref = sample_image(images[..., c].contiguous(), idx, uv, interpolation)
+        torch.testing.assert_close(out[..., c], ref, rtol=0, atol=1e-12)  # same taps, summed in the same order
+
+
+@pytest.mark.parametrize("interpolation", ["bilinear", "bicubic"])
+def test_precomputed_gradients_give_the_same_tracks(gen, interpolation):
+    spectrum = _texture_spectrum(gen)
+    frames = torch.stack([_shifted(spectrum, 0.0, 0.0), _shifted(spectrum, 2.3, -1.6)]).float()
+    pyramid = image_pyramid(frames, 3)
+    stacks = with_gradients(pyramid)
+    assert [s.shape for s in stacks] == [(*level.shape, 3) for level in pyramid]
+    src_uv = _centres(gen, 60)
+    src_idx, dst_idx = torch.zeros(60, dtype=torch.long), torch.ones(60, dtype=torch.long)
+    ref = lk_track_fb(pyramid, pyramid, src_idx, dst_idx, src_uv, src_uv.clone(), interpolation=interpolation)
+    fast = lk_track_fb(pyramid, pyramid, src_idx, dst_idx, src_uv, src_uv.clone(), interpolation=interpolation,
+                       src_gradients=stacks, dst_gradients=stacks)
+    # identical arithmetic on identically computed gradients: float32 round-off of the summation order only
+    torch.testing.assert_close(fast.dst_uv, ref.dst_uv, rtol=0, atol=1e-4)
+    torch.testing.assert_close(fast.weight, ref.weight, rtol=0, atol=1e-3)
+    assert torch.equal(fast.valid, ref.valid)

@@ -161,6 +161,62 @@ def sample_image(
     return out
 
 
+def sample_channels(
+    image: Float[Tensor, "N H W C"],
+    frame_idx: Int[Tensor, " P"],
+    uv: Float[Tensor, "P K 2"],
+    interpolation: Interpolation = "bicubic",
+) -> Float[Tensor, "P K C"]:
+    """:func:`sample_image` of C channels at once (one set of indices and weights for all channels).
+
+    Args:
+        image: multi-channel images, channels last, at least 2 x 2.
+        frame_idx: frame of each patch.
+        uv: sample positions, pixels.
+        interpolation: ``"bicubic"`` or ``"bilinear"``.
+
+    Returns:
+        The sampled values, channels last.
+    """
+    _, height, width, c = image.shape
+    flat = image.reshape(-1, c)
+    u = uv[..., 0].clamp(0, width - 1)
+    v = uv[..., 1].clamp(0, height - 1)
+    row_base = frame_idx[:, None] * height
+    if interpolation == "bilinear":
+        u0 = u.detach().floor().clamp(max=width - 2)
+        v0 = v.detach().floor().clamp(max=height - 2)
+        fu, fv = (u - u0)[..., None], (v - v0)[..., None]
+        base = (row_base + v0.long()) * width + u0.long()
+        return ((1 - fu) * (1 - fv) * flat[base] + fu * (1 - fv) * flat[base + 1]
+                + (1 - fu) * fv * flat[base + width] + fu * fv * flat[base + width + 1])
+    if interpolation != "bicubic":
+        raise ValueError(f"interpolation must be 'bicubic' or 'bilinear', got {interpolation!r}")
+    u0, v0 = u.detach().floor(), v.detach().floor()
+    weights_u, weights_v = _cubic_weights(u - u0), _cubic_weights(v - v0)
+    out = flat.new_zeros((*u.shape, c))
+    for dv, weight_v in zip(range(-1, 3), weights_v, strict=True):
+        row = (row_base + (v0.long() + dv).clamp(0, height - 1)) * width
+        for du, weight_u in zip(range(-1, 3), weights_u, strict=True):
+            out = out + (weight_v * weight_u)[..., None] * flat[row + (u0.long() + du).clamp(0, width - 1)]
+    return out
+
+
+def with_gradients(pyramid: list[Tensor]) -> list[Float[Tensor, "N H W 3"]]:
+    """Each level's intensity stacked (channels last) with its central-difference gradients ``(I, dI/du, dI/dv)``.
+
+    Given to :func:`lk_track` as ``src_gradients``, the template and its gradients are read from them in one gather
+    instead of recomputed per call (the same values: tracks agree to round-off).
+
+    Args:
+        pyramid: :func:`image_pyramid` levels ``(N, H, W)``.
+
+    Returns:
+        The levels as ``(N, H, W, 3)``.
+    """
+    return [torch.stack([level, *_gradients(level)], dim=-1) for level in pyramid]
+
+
 def _window_offsets(radius: int, like: Tensor) -> Tensor:
     offsets = torch.arange(-radius, radius + 1, dtype=like.dtype, device=like.device)
     dv, du = torch.meshgrid(offsets, offsets, indexing="ij")
@@ -175,7 +231,7 @@ def _gradients(image: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def _inside(uv: Tensor, radius: int, image: Tensor) -> Tensor:
-    height, width = image.shape[-2:]
+    height, width = image.shape[1:3]
     u, v = uv[:, 0], uv[:, 1]
     return (u - radius >= 0) & (u + radius <= width - 1) & (v - radius >= 0) & (v + radius <= height - 1)
 
@@ -190,21 +246,29 @@ def _track_level(
     radius: int,
     iters: int,
     interpolation: Interpolation,
+    src_stack: Tensor | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     offsets = _window_offsets(radius, src_uv)
     src_win = src_uv[:, None] + offsets
-    template = sample_image(src, src_idx, src_win, interpolation)
-    grad_u, grad_v = (sample_image(g, src_idx, src_win, interpolation) for g in _gradients(src))
+    if src_stack is not None:  # a level of with_gradients(src)
+        template, grad_u, grad_v = sample_channels(src_stack, src_idx, src_win, interpolation).unbind(-1)
+    else:
+        template = sample_image(src, src_idx, src_win, interpolation)
+        grad_u, grad_v = (sample_image(g, src_idx, src_win, interpolation) for g in _gradients(src))
+
+    def sample_dst(uv: Tensor) -> Tensor:
+        return sample_image(dst, dst_idx, uv, interpolation)
+
     h_uu, h_uv, h_vv = (grad_u * grad_u).sum(1), (grad_u * grad_v).sum(1), (grad_v * grad_v).sum(1)
     det = h_uu * h_vv - h_uv * h_uv
     conditioned = det > MIN_HESSIAN_DET
     inv_det = torch.where(conditioned, 1.0 / det.clamp(min=MIN_HESSIAN_DET), torch.zeros_like(det))
     for _ in range(iters):
-        residual = sample_image(dst, dst_idx, dst_uv[:, None] + offsets, interpolation) - template
+        residual = sample_dst(dst_uv[:, None] + offsets) - template
         b_u, b_v = (grad_u * residual).sum(1), (grad_v * residual).sum(1)
         step = torch.stack([h_vv * b_u - h_uv * b_v, h_uu * b_v - h_uv * b_u], dim=-1) * inv_det[:, None]
         dst_uv = dst_uv - step
-    residual = sample_image(dst, dst_idx, dst_uv[:, None] + offsets, interpolation) - template
+    residual = sample_dst(dst_uv[:, None] + offsets) - template
     return dst_uv, conditioned, residual.square().mean(1).sqrt()
 
 
@@ -218,6 +282,7 @@ def lk_track(
     radius: int = 1,
     num_iters: int = DEFAULT_NUM_ITERS,
     interpolation: Interpolation = "bicubic",
+    src_gradients: list[Tensor] | None = None,
 ) -> LKTrack:
     """Track each source window into its target frame, coarse to fine (forward only).
 
@@ -231,6 +296,7 @@ def lk_track(
         radius: window half-size r (``p = 2 r + 1``).
         num_iters: Gauss-Newton iterations per level.
         interpolation: image sampling, see :func:`sample_image`.
+        src_gradients: :func:`with_gradients` of ``src_pyramid`` when precomputed (saves recomputing the gradients).
 
     Returns:
         The refined target centres with validity and residual; ``fb_error`` is zero and ``weight`` is ``valid``.
@@ -257,6 +323,7 @@ def lk_track(
             radius,
             num_iters,
             interpolation,
+            None if src_gradients is None else src_gradients[level],
         )
         conditioned = conditioned & ok
         if level > 0:
@@ -279,6 +346,8 @@ def lk_track_fb(
     num_iters: int = DEFAULT_NUM_ITERS,
     fb_sigma_px: float = DEFAULT_FB_SIGMA_PX,
     interpolation: Interpolation = "bicubic",
+    src_gradients: list[Tensor] | None = None,
+    dst_gradients: list[Tensor] | None = None,
 ) -> LKTrack:
     """Track forward with :func:`lk_track`, track the result back, and weight by the round-trip error.
 
@@ -296,6 +365,8 @@ def lk_track_fb(
         num_iters: Gauss-Newton iterations per level.
         fb_sigma_px: round-trip error (level-0 pixels) at which the confidence is ``exp(-1)``.
         interpolation: image sampling, see :func:`sample_image`.
+        src_gradients: :func:`with_gradients` of ``src_pyramid`` when precomputed.
+        dst_gradients: the same for ``dst_pyramid`` (the backward track's template).
 
     Returns:
         The forward track with ``fb_error`` and the per-axis ``weight`` filled in.
@@ -303,9 +374,10 @@ def lk_track_fb(
     if fb_sigma_px <= 0:
         raise ValueError(f"fb_sigma_px must be positive, got {fb_sigma_px}")
     options = (radius, num_iters, interpolation)
-    forward = lk_track(src_pyramid, dst_pyramid, src_idx, dst_idx, src_uv, dst_uv_init, *options)
+    forward = lk_track(src_pyramid, dst_pyramid, src_idx, dst_idx, src_uv, dst_uv_init, *options, src_gradients)
     back_init = forward.dst_uv - (dst_uv_init - src_uv)
-    backward = lk_track(dst_pyramid, src_pyramid, dst_idx, src_idx, forward.dst_uv, back_init, *options)
+    backward = lk_track(dst_pyramid, src_pyramid, dst_idx, src_idx, forward.dst_uv, back_init, *options,
+                        dst_gradients)
     fb_error = (backward.dst_uv - src_uv).abs()
     valid = forward.valid & backward.valid
     weight = torch.exp(-(fb_error / fb_sigma_px).square()) * valid[:, None].to(fb_error)

@@ -25,7 +25,7 @@ from torch import Tensor
 
 from vokit.geometry.lie import se3_act, se3_inverse
 from vokit.methods.patchvo.graph import PatchGraph
-from vokit.solvers.lk import Interpolation, LKTrack, image_pyramid, lk_track_fb, sample_image
+from vokit.solvers.lk import Interpolation, LKTrack, image_pyramid, lk_track_fb, sample_channels, with_gradients
 
 LUMA = (0.299, 0.587, 0.114)
 
@@ -133,12 +133,13 @@ class LKOperator:
         self.ncc_sigma = ncc_sigma
         self.tracked_edges = 0  # edges tracked so far (a cost counter for benchmarks)
 
-    def frame_payload(self, frame: PreparedFrame, patch_uv: Tensor | None = None) -> list[Tensor]:
-        """The grey pyramid of the frame at ``1 / lk_scale``, finest level first."""
+    def frame_payload(self, frame: PreparedFrame, patch_uv: Tensor | None = None) -> list[tuple[Tensor, Tensor]]:
+        """The grey pyramid at ``1 / lk_scale``, finest first: per level ``(image (H, W), its with_gradients)``."""
         gray = (frame.image * torch.tensor(LUMA, dtype=frame.image.dtype)[:, None, None]).sum(0)
         if self.lk_scale > 1:
             gray = F.avg_pool2d(gray[None, None], self.lk_scale)[0, 0]
-        return [level[0] for level in image_pyramid(gray[None], self.num_levels)]
+        pyramid = image_pyramid(gray[None], self.num_levels)
+        return [(level[0], stack[0]) for level, stack in zip(pyramid, with_gradients(pyramid), strict=True)]
 
     def _to_lk(self, uv4: Tensor) -> Tensor:
         return (uv4 + 0.5) * (4 / self.lk_scale) - 0.5
@@ -146,13 +147,13 @@ class LKOperator:
     def _from_lk(self, uv: Tensor) -> Tensor:
         return (uv + 0.5) * (self.lk_scale / 4) - 0.5
 
-    def _track(self, graph: PatchGraph, pyramid: list[Tensor], lo: int, src: Tensor, dst: Tensor, patch: Tensor,
-               start: Tensor) -> LKTrack:
+    def _track(self, graph: PatchGraph, pyramid: list[Tensor], stacks: list[Tensor], lo: int, src: Tensor,
+               dst: Tensor, patch: Tensor, start: Tensor) -> LKTrack:
         """LK of the given edges from ``start`` (1/4-res px) in the pyramids of slots ``lo..``; 1/4-res px out."""
         uv = self._to_lk(graph.patch_uv.reshape(-1, 2)[patch])
         track = lk_track_fb(pyramid, pyramid, src - lo, dst - lo, uv, self._to_lk(start), radius=self.radius,
                             num_iters=self.num_iters, fb_sigma_px=self.fb_sigma_px * 4 / self.lk_scale,
-                            interpolation=self.interpolation)
+                            interpolation=self.interpolation, src_gradients=stacks, dst_gradients=stacks)
         weight = track.weight
         if self.ncc_sigma > 0:
             # residual relative to the template's own contrast: a track stuck on the wrong spot of a textured
@@ -160,7 +161,7 @@ class LKOperator:
             offsets = torch.arange(-self.radius, self.radius + 1, dtype=uv.dtype)
             dv, du = torch.meshgrid(offsets, offsets, indexing="ij")
             win = uv[:, None] + torch.stack([du, dv], -1).reshape(1, -1, 2)
-            contrast = sample_image(pyramid[0], src - lo, win, self.interpolation).std(dim=1)
+            contrast = sample_channels(stacks[0], src - lo, win, self.interpolation)[..., 0].std(dim=1)
             ratio = track.residual / contrast.clamp_min(1e-4)
             weight = weight * torch.exp(-(ratio / self.ncc_sigma).square())[:, None]
         return LKTrack(self._from_lk(track.dst_uv), track.valid, track.residual, track.fb_error * self.lk_scale / 4,
@@ -216,13 +217,13 @@ class LKOperator:
         if bool(redo.any()):
             start = self._chained_start(graph, src_idx, dst_idx, patch_idx, coords, target, weight, redo)
             lo = int(torch.minimum(src_idx[redo].min(), dst_idx[redo].min()))
-            pyramid = [torch.stack([graph.payload[s][lvl] for s in range(lo, graph.n)])
-                       for lvl in range(self.num_levels)]
+            pyramid, stacks = ([torch.stack([graph.payload[s][lvl][part] for s in range(lo, graph.n)])
+                                for lvl in range(self.num_levels)] for part in (0, 1))
             gaps = (dst_idx - src_idx).abs()
             for gap in torch.unique(gaps[redo]).tolist():
                 sel = torch.nonzero(redo & (gaps == gap)).squeeze(-1)
                 first = start(sel)
-                track = self._track(graph, pyramid, lo, src_idx[sel], dst_idx[sel], patch_idx[sel], first)
+                track = self._track(graph, pyramid, stacks, lo, src_idx[sel], dst_idx[sel], patch_idx[sel], first)
                 target[sel], weight[sel], init[sel] = track.dst_uv, track.weight, coords[sel]
                 residual[sel] = track.residual
                 self.tracked_edges += int(sel.numel())

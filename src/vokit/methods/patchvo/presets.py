@@ -29,8 +29,8 @@ class PatchVOConfig:
         init_growing_gap: initialisation call c uses only edges spanning <= c + 1 frames [vokit]; None: on for
             ``lk`` (its tracks fail from the poor first guesses of long edges), off otherwise (the reference).
         init_two_view: start the initialisation from the essential matrix of the first and last keyframes
-            tracks (:mod:`vokit.methods.patchvo.bootstrap`) [vokit]; None: on for ``lk``, off otherwise (the
-            reference starts from identity poses and random depths).
+            tracks (:mod:`vokit.methods.patchvo.bootstrap`) [vokit]; off by default (the reference starts from
+            identity poses and random depths).
         init_match_weights: BA weighs the initialisation's edges by the operator's ``match_weight`` (for ``lk``: without
             its robust term, which down-weights every track while all poses are still at the identity) [vokit].
         init_two_view_px: the bootstrap's RANSAC inlier threshold (Sampson distance, 1/4-res pixels) [vokit].
@@ -71,7 +71,7 @@ class PatchVOConfig:
     init_frames: int = 8
     init_updates: int = 12
     init_growing_gap: bool | None = None
-    init_two_view: bool | None = None
+    init_two_view: bool = False
     init_two_view_px: float = 0.5
     init_match_weights: bool = False
     probe_thresh_px: float = 2.0

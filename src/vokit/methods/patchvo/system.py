@@ -273,10 +273,7 @@ class PatchVO:
         correspondences shape the first estimate before long ones are sought from it [vokit].
         """
         self.initialized = True
-        two_view = self.cfg.init_two_view
-        if two_view is None:
-            two_view = getattr(self.op, "name", "") == "lk"
-        if two_view:
+        if self.cfg.init_two_view:
             self._bootstrap()
         grow = self.cfg.init_growing_gap
         if grow is None:
@@ -339,8 +336,9 @@ class PatchVO:
 
     def _bundle_adjust(self, src: Tensor, dst: Tensor, patch: Tensor, target: Tensor, weight: Tensor,
                        structure_only: bool = False) -> None:
-        """2 GN iterations over the poses from ``max(1, n - window)`` on (none if ``structure_only``), on the slots
-        the edges touch.
+        """2 GN iterations over the poses from ``max(1, n - window)`` on, on the slots the edges touch.
+
+        With ``structure_only`` no pose is free (depths only).
 
         The weights are divided by ``(W / 640)^2``: residuals then count as pixels of a 640-pixel-wide image, so
         the ``infer`` preset's absolute pose damping (1.0) weighs against the data as at the reference resolution
