@@ -34,6 +34,8 @@ class PatchVOConfig:
         init_match_weights: BA weighs the initialisation's edges by the operator's ``match_weight`` (for ``lk``: without
             its robust term, which down-weights every track while all poses are still at the identity) [vokit].
         init_two_view_px: the bootstrap's RANSAC inlier threshold (Sampson distance, 1/4-res pixels) [vokit].
+        init_max_frames: with ``init_two_view``, keyframes buffered while the bootstrap waits for parallax before
+            initialising without it [vokit] (13: the patch lifetime, beyond which slot 0 has no edges).
         probe_thresh_px: the motion probe skips a frame whose median correction is below this (2.0 [ref]; 1/4-res
             pixels of a 640-pixel-wide image, scaled by ``width / 640`` like the keyframe threshold [vokit]).
         selector: patch centres ``"random"`` [ref], ``"gradient"`` (gradient-biased, §4.1) or ``"corner"``
@@ -73,6 +75,7 @@ class PatchVOConfig:
     init_growing_gap: bool | None = None
     init_two_view: bool = False
     init_two_view_px: float = 0.5
+    init_max_frames: int = 13
     init_match_weights: bool = False
     probe_thresh_px: float = 2.0
     selector: Selector | None = None

@@ -266,15 +266,21 @@ class PatchVO:
         self.probe_log.append(value)
         return value
 
-    def _initialize(self) -> None:
+    def _initialize(self, force: bool = False) -> None:
         """Run the initialisation's update calls.
 
+        With ``init_two_view`` the two-view bootstrap runs first; when it finds too little parallax or too few
+        inliers, initialisation waits for the next keyframe (unless ``force`` or ``init_max_frames`` keyframes are
+        buffered, then it starts as the reference does), as classical monocular systems wait for a baseline.
         With ``init_growing_gap``, call c uses only edges spanning at most c + 1 frames, so that short, easy
         correspondences shape the first estimate before long ones are sought from it [vokit].
         """
-        self.initialized = True
         if self.cfg.init_two_view:
             self._bootstrap()
+            assert self.bootstrap is not None
+            if not (self.bootstrap.used or force or self.graph.n >= self.cfg.init_max_frames):
+                return
+        self.initialized = True
         grow = self.cfg.init_growing_gap
         if grow is None:
             grow = getattr(self.op, "name", "") == "lk"
@@ -393,7 +399,7 @@ class PatchVO:
         """Initialise if never done (short input), re-insert skipped and removed frames, and return the result."""
         g = self.graph
         if not self.initialized and g.n >= 2 and g.n_edges:
-            self._initialize()
+            self._initialize(force=True)
         cam_from_world = g.trajectory(self.n_input)
         assert self.intrinsics4 is not None
         return PatchVOResult(
