@@ -171,7 +171,7 @@ def test_precomputed_gradients_give_the_same_tracks(gen, interpolation):
     frames = torch.stack([_shifted(spectrum, 0.0, 0.0), _shifted(spectrum, 2.3, -1.6)]).float()
     pyramid = image_pyramid(frames, 3)
     stacks = with_gradients(pyramid)
-    assert [s.shape for s in stacks] == [(*level.shape, 3) for level in pyramid]
+    assert [s.shape for s in stacks] == [(*level.shape, 6) for level in pyramid]
     src_uv = _centres(gen, 60)
     src_idx, dst_idx = torch.zeros(60, dtype=torch.long), torch.ones(60, dtype=torch.long)
     ref = lk_track_fb(pyramid, pyramid, src_idx, dst_idx, src_uv, src_uv.clone(), interpolation=interpolation)

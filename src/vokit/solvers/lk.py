@@ -202,19 +202,42 @@ def sample_channels(
     return out
 
 
-def with_gradients(pyramid: list[Tensor]) -> list[Float[Tensor, "N H W 3"]]:
-    """Each level's intensity stacked (channels last) with its central-difference gradients ``(I, dI/du, dI/dv)``.
+def with_gradients(pyramid: list[Tensor]) -> list[Float[Tensor, "N H W 6"]]:
+    """Each level as LK reads it, channels last: ``(I, dI/du, dI/dv, I(u+1), I(v+1), I(u+1, v+1))``.
 
-    Given to :func:`lk_track` as ``src_gradients``, the template and its gradients are read from them in one gather
-    instead of recomputed per call (the same values: tracks agree to round-off).
+    The first three (intensity and central-difference gradients) give the template in one gather; the 2 x 2
+    neighbourhood (``I`` with the last three, border replicated) gives a bilinear sample in one gather. Given to
+    :func:`lk_track` as ``src_gradients`` / ``dst_gradients`` they replace recomputing the gradients per call and
+    four gathers per bilinear sample (the same values: tracks agree to round-off).
 
     Args:
         pyramid: :func:`image_pyramid` levels ``(N, H, W)``.
 
     Returns:
-        The levels as ``(N, H, W, 3)``.
+        The levels as ``(N, H, W, 6)``.
     """
-    return [torch.stack([level, *_gradients(level)], dim=-1) for level in pyramid]
+    out = []
+    for level in pyramid:
+        right = torch.cat([level[:, :, 1:], level[:, :, -1:]], dim=2)
+        down = torch.cat([level[:, 1:], level[:, -1:]], dim=1)
+        diag = torch.cat([down[:, :, 1:], down[:, :, -1:]], dim=2)
+        out.append(torch.stack([level, *_gradients(level), right, down, diag], dim=-1))
+    return out
+
+
+def _sample_quads(stack: Tensor, frame_idx: Tensor, uv: Tensor) -> Tensor:
+    """Bilinear sample of the intensity of :func:`with_gradients` levels, as :func:`sample_image` (same clamping)."""
+    _, height, width, c = stack.shape
+    u = uv[..., 0].clamp(0, width - 1)
+    v = uv[..., 1].clamp(0, height - 1)
+    u0 = u.floor().clamp(max=width - 2)
+    v0 = v.floor().clamp(max=height - 2)
+    base = (frame_idx[:, None] * height + v0.long()) * width + u0.long()
+    q = stack.reshape(-1, c)[base]
+    fu, fv = u - u0, v - v0
+    top = q[..., 0] + fu * (q[..., 3] - q[..., 0])
+    bottom = q[..., 4] + fu * (q[..., 5] - q[..., 4])
+    return top + fv * (bottom - top)
 
 
 def _window_offsets(radius: int, like: Tensor) -> Tensor:
@@ -247,16 +270,19 @@ def _track_level(
     iters: int,
     interpolation: Interpolation,
     src_stack: Tensor | None = None,
+    dst_stack: Tensor | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     offsets = _window_offsets(radius, src_uv)
     src_win = src_uv[:, None] + offsets
     if src_stack is not None:  # a level of with_gradients(src)
-        template, grad_u, grad_v = sample_channels(src_stack, src_idx, src_win, interpolation).unbind(-1)
+        template, grad_u, grad_v = sample_channels(src_stack, src_idx, src_win, interpolation)[..., :3].unbind(-1)
     else:
         template = sample_image(src, src_idx, src_win, interpolation)
         grad_u, grad_v = (sample_image(g, src_idx, src_win, interpolation) for g in _gradients(src))
 
     def sample_dst(uv: Tensor) -> Tensor:
+        if dst_stack is not None and interpolation == "bilinear":
+            return _sample_quads(dst_stack, dst_idx, uv)
         return sample_image(dst, dst_idx, uv, interpolation)
 
     h_uu, h_uv, h_vv = (grad_u * grad_u).sum(1), (grad_u * grad_v).sum(1), (grad_v * grad_v).sum(1)
@@ -283,6 +309,7 @@ def lk_track(
     num_iters: int = DEFAULT_NUM_ITERS,
     interpolation: Interpolation = "bicubic",
     src_gradients: list[Tensor] | None = None,
+    dst_gradients: list[Tensor] | None = None,
 ) -> LKTrack:
     """Track each source window into its target frame, coarse to fine (forward only).
 
@@ -297,6 +324,7 @@ def lk_track(
         num_iters: Gauss-Newton iterations per level.
         interpolation: image sampling, see :func:`sample_image`.
         src_gradients: :func:`with_gradients` of ``src_pyramid`` when precomputed (saves recomputing the gradients).
+        dst_gradients: :func:`with_gradients` of ``dst_pyramid`` when precomputed (one gather per bilinear sample).
 
     Returns:
         The refined target centres with validity and residual; ``fb_error`` is zero and ``weight`` is ``valid``.
@@ -324,6 +352,7 @@ def lk_track(
             num_iters,
             interpolation,
             None if src_gradients is None else src_gradients[level],
+            None if dst_gradients is None else dst_gradients[level],
         )
         conditioned = conditioned & ok
         if level > 0:
@@ -366,7 +395,7 @@ def lk_track_fb(
         fb_sigma_px: round-trip error (level-0 pixels) at which the confidence is ``exp(-1)``.
         interpolation: image sampling, see :func:`sample_image`.
         src_gradients: :func:`with_gradients` of ``src_pyramid`` when precomputed.
-        dst_gradients: the same for ``dst_pyramid`` (the backward track's template).
+        dst_gradients: the same for ``dst_pyramid``.
 
     Returns:
         The forward track with ``fb_error`` and the per-axis ``weight`` filled in.
@@ -374,10 +403,11 @@ def lk_track_fb(
     if fb_sigma_px <= 0:
         raise ValueError(f"fb_sigma_px must be positive, got {fb_sigma_px}")
     options = (radius, num_iters, interpolation)
-    forward = lk_track(src_pyramid, dst_pyramid, src_idx, dst_idx, src_uv, dst_uv_init, *options, src_gradients)
+    forward = lk_track(src_pyramid, dst_pyramid, src_idx, dst_idx, src_uv, dst_uv_init, *options, src_gradients,
+                       dst_gradients)
     back_init = forward.dst_uv - (dst_uv_init - src_uv)
     backward = lk_track(dst_pyramid, src_pyramid, dst_idx, src_idx, forward.dst_uv, back_init, *options,
-                        dst_gradients)
+                        dst_gradients, src_gradients)
     fb_error = (backward.dst_uv - src_uv).abs()
     valid = forward.valid & backward.valid
     weight = torch.exp(-(fb_error / fb_sigma_px).square()) * valid[:, None].to(fb_error)
