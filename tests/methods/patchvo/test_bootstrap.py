@@ -35,7 +35,8 @@ def _graph(motion: list[float]) -> tuple[PatchGraph, torch.Tensor, torch.Tensor]
 def test_bootstrap_recovers_pose_direction_and_relative_depths() -> None:
     graph, poses, (true_inv, target) = _graph([0.08, 0.0, 0.02, 0.0, 0.01, 0.0])  # sideways with a little yaw
     out = two_view_bootstrap(graph, K4, graph.src_idx, graph.dst_idx, graph.patch_idx, target,
-                             torch.ones(M, 2), threshold_px=0.05, generator=torch.Generator().manual_seed(0))
+                             torch.ones(M, 2), threshold_px=0.05, min_parallax_px=1.0,
+                             generator=torch.Generator().manual_seed(0))
     assert out.used and out.partner == N_SLOTS - 1 and out.inliers == M and out.parallax_px > 1.0
     est, gt = graph.cam_from_world[-1].double(), poses[-1].double()
     cos = torch.dot(est[:3], gt[:3]) / (est[:3].norm() * gt[:3].norm())
@@ -55,7 +56,8 @@ def test_bootstrap_declines_a_pure_rotation_and_leaves_the_graph() -> None:
     graph, _, (_, target) = _graph([0.0, 0.0, 0.0, 0.0, 0.03, 0.0])
     before = graph.cam_from_world.clone(), graph.inv_depth.clone()
     out = two_view_bootstrap(graph, K4, graph.src_idx, graph.dst_idx, graph.patch_idx, target,
-                             torch.ones(M, 2), threshold_px=0.05, generator=torch.Generator().manual_seed(0))
+                             torch.ones(M, 2), threshold_px=0.05, min_parallax_px=1.0,
+                             generator=torch.Generator().manual_seed(0))
     assert not out.used and out.reason
     assert torch.equal(graph.cam_from_world, before[0]) and torch.equal(graph.inv_depth, before[1])
 

@@ -21,7 +21,6 @@ from vokit.solvers.two_view import relative_pose_ransac
 
 MEDIAN_DEPTH = 2.0  # scene scale of the bootstrap: median depth of DPVO's start, inverse depths U(0, 1] [vokit]
 MIN_INLIERS = 16  # fewer inliers: keep the DPVO start [vokit]
-MIN_PARALLAX_PX = 1.0  # median rotation-compensated flow (1/4-res px) below which E is not trusted [vokit]
 
 
 @dataclass(frozen=True)
@@ -59,7 +58,7 @@ def _correspondences(graph: PatchGraph, src: Tensor, dst: Tensor, patch: Tensor,
 
 
 def two_view_bootstrap(graph: PatchGraph, intrinsics4: Tensor, src: Tensor, dst: Tensor, patch: Tensor,
-                       target: Tensor, weight: Tensor, threshold_px: float,
+                       target: Tensor, weight: Tensor, threshold_px: float, min_parallax_px: float,
                        generator: torch.Generator | None = None) -> Bootstrap:
     """Set the poses of slots ``1..n-1`` and all patch inverse depths from slot 0 and the farthest slot it sees.
 
@@ -76,6 +75,8 @@ def two_view_bootstrap(graph: PatchGraph, intrinsics4: Tensor, src: Tensor, dst:
         target: the operator's target of each edge (1/4-res px).
         weight: its per-axis confidences.
         threshold_px: RANSAC inlier threshold (Sampson distance, 1/4-res px).
+        min_parallax_px: the inliers' median rotation-compensated flow (1/4-res px) below which the essential
+            matrix is not trusted (the translation is then too small to tell from a rotation).
         generator: RANSAC's sample generator.
 
     Returns:
@@ -102,7 +103,7 @@ def two_view_bootstrap(graph: PatchGraph, intrinsics4: Tensor, src: Tensor, dst:
     rot_only = ray[:, :2] / ray[:, 2:].clamp_min(1e-9)
     parallax = float(((rot_only - x1) * f).norm(dim=-1)[est.inliers].median())
     n_in = int(est.inliers.sum())
-    if parallax < MIN_PARALLAX_PX:
+    if parallax < min_parallax_px:
         return Bootstrap(False, last, n_corr, n_in, parallax, "too little parallax")
     scale = MEDIAN_DEPTH / float(est.depth0[est.inliers].median())
     rel = est.cam1_from_cam0.clone()

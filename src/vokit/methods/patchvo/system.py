@@ -275,7 +275,10 @@ class PatchVO:
         With ``init_growing_gap``, call c uses only edges spanning at most c + 1 frames, so that short, easy
         correspondences shape the first estimate before long ones are sought from it [vokit].
         """
-        if self.cfg.init_two_view:
+        two_view = self.cfg.init_two_view
+        if two_view is None:
+            two_view = getattr(self.op, "name", "") == "lk"
+        if two_view:
             self._bootstrap()
             assert self.bootstrap is not None
             if not (self.bootstrap.used or force or self.graph.n >= self.cfg.init_max_frames):
@@ -334,7 +337,8 @@ class PatchVO:
         t1 = time.perf_counter()
         match = out.weight if out.match_weight is None else out.match_weight
         self.bootstrap = two_view_bootstrap(self.graph, self.intrinsics4, src, dst, patch, out.target, match,
-                                            self.cfg.init_two_view_px, self.gen)
+                                            self.cfg.init_two_view_px,
+                                            self.cfg.init_min_parallax_px * self._px_scale, self.gen)
         if self.bootstrap.used:
             for _ in range(BOOTSTRAP_STRUCTURE_CALLS):
                 self._bundle_adjust(src, dst, patch, out.target, out.weight, structure_only=True)
