@@ -30,10 +30,11 @@ class PatchVOConfig:
             ``lk`` (its tracks fail from the poor first guesses of long edges), off otherwise (the reference).
         init_two_view: start the initialisation from the essential matrix of slot 0 and the farthest keyframe it
             sees, waiting for parallax (:mod:`vokit.methods.patchvo.bootstrap`) [vokit]; None: on for ``lk``, off
-            otherwise (the reference starts from identity poses and random depths). For ``lk`` against off, on the
-            synthetic test split (4 streets, 4 rooms, 60 frames, 3 draws): better median ATE on 6 sequences, worse
-            on 1, mean of medians 0.136 m against SEE_DOCS; the sideways room 1 0.030 m against 0.137 m (the line
-            0.047 m).
+            otherwise (the reference starts from identity poses and random depths). For ``lk``, on against off on
+            the synthetic test split (4 streets, 4 rooms, 60 frames at 240x320, 3 draws): median ATE better on 4
+            sequences, worse on 3, equal on 1; mean of medians 0.136 m against 0.154 m; it removes the one failure
+            (room 1, a sideways move read as a rotation: 0.030 m against 0.135 m, the line 0.047 m); the worst
+            loss is room 3 (0.035 m against 0.019 m, the line 0.040 m).
         init_match_weights: BA weighs the initialisation's edges by the operator's ``match_weight`` (for ``lk``: without
             its robust term, which down-weights every track while all poses are still at the identity) [vokit].
         init_two_view_px: the bootstrap's RANSAC inlier threshold (Sampson distance, 1/4-res pixels) [vokit].
