@@ -181,3 +181,20 @@ def test_precomputed_gradients_give_the_same_tracks(gen, interpolation):
     torch.testing.assert_close(fast.dst_uv, ref.dst_uv, rtol=0, atol=1e-4)
     torch.testing.assert_close(fast.weight, ref.weight, rtol=0, atol=1e-3)
     assert torch.equal(fast.valid, ref.valid)
+
+
+def test_backward_levels_change_only_the_check(gen):
+    spectrum = _texture_spectrum(gen)
+    frames = torch.stack([_shifted(spectrum, 0.0, 0.0), _shifted(spectrum, 0.6, -0.4)]).float()
+    pyramid = image_pyramid(frames, 3)
+    src_uv = _centres(gen, 80)
+    src_idx, dst_idx = torch.zeros(80, dtype=torch.long), torch.ones(80, dtype=torch.long)
+    full = lk_track_fb(pyramid, pyramid, src_idx, dst_idx, src_uv, src_uv.clone())
+    short = lk_track_fb(pyramid, pyramid, src_idx, dst_idx, src_uv, src_uv.clone(), backward_levels=1)
+    torch.testing.assert_close(short.dst_uv, full.dst_uv, rtol=0, atol=0)  # the forward track is the same call
+    # a sub-pixel correction is within reach of the finest level alone: the check agrees (round-trip < 0.05 px)
+    assert float(short.fb_error.max()) < 0.05 and float(full.fb_error.max()) < 0.05
+    # a correction of several pixels is not: the one-level check flags it, the full one does not
+    far = lk_track_fb(pyramid, pyramid, src_idx, dst_idx, src_uv, src_uv + 6.0)
+    far_short = lk_track_fb(pyramid, pyramid, src_idx, dst_idx, src_uv, src_uv + 6.0, backward_levels=1)
+    assert float(far.weight.amin(-1).median()) > 0.9 > float(far_short.weight.amin(-1).median())

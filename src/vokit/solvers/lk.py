@@ -377,6 +377,7 @@ def lk_track_fb(
     interpolation: Interpolation = "bicubic",
     src_gradients: list[Tensor] | None = None,
     dst_gradients: list[Tensor] | None = None,
+    backward_levels: int | None = None,
 ) -> LKTrack:
     """Track forward with :func:`lk_track`, track the result back, and weight by the round-trip error.
 
@@ -396,6 +397,8 @@ def lk_track_fb(
         interpolation: image sampling, see :func:`sample_image`.
         src_gradients: :func:`with_gradients` of ``src_pyramid`` when precomputed.
         dst_gradients: the same for ``dst_pyramid``.
+        backward_levels: the backward track uses only the finest this many levels (None: all). It starts within the
+            forward track's own correction of the source, which fewer levels can still bridge when that is small.
 
     Returns:
         The forward track with ``fb_error`` and the per-axis ``weight`` filled in.
@@ -406,8 +409,10 @@ def lk_track_fb(
     forward = lk_track(src_pyramid, dst_pyramid, src_idx, dst_idx, src_uv, dst_uv_init, *options, src_gradients,
                        dst_gradients)
     back_init = forward.dst_uv - (dst_uv_init - src_uv)
-    backward = lk_track(dst_pyramid, src_pyramid, dst_idx, src_idx, forward.dst_uv, back_init, *options,
-                        dst_gradients, src_gradients)
+    k = len(src_pyramid) if backward_levels is None else max(1, min(backward_levels, len(src_pyramid)))
+    backward = lk_track(dst_pyramid[:k], src_pyramid[:k], dst_idx, src_idx, forward.dst_uv, back_init, *options,
+                        None if dst_gradients is None else dst_gradients[:k],
+                        None if src_gradients is None else src_gradients[:k])
     fb_error = (backward.dst_uv - src_uv).abs()
     valid = forward.valid & backward.valid
     weight = torch.exp(-(fb_error / fb_sigma_px).square()) * valid[:, None].to(fb_error)

@@ -110,6 +110,7 @@ class LKOperator:
             of the distance r between the track and the current reprojection (1/4-res pixels), so tracks that
             disagree with the current geometry count less (the learned operator learns this; LK cannot).
         max_gap: edges spanning more frames than this are not tracked (zero weight); None tracks all.
+        fb_levels: pyramid levels of the backward (checking) track; None: all, as the forward one.
         ncc_sigma: if positive, the confidence is multiplied by ``exp(-(rho / ncc_sigma)^2)`` with rho the track's
             RMS photometric residual over the standard deviation of its template window.
     """
@@ -118,7 +119,8 @@ class LKOperator:
 
     def __init__(self, num_levels: int = 3, num_iters: int = 4, fb_sigma_px: float = 0.5,
                  retrack_px: float = 1.0, lk_scale: int = 2, interpolation: Interpolation = "bilinear",
-                 radius: int = 2, robust_px: float = 0.0, max_gap: int | None = None, ncc_sigma: float = 0.0) -> None:
+                 radius: int = 2, robust_px: float = 0.0, max_gap: int | None = None, ncc_sigma: float = 0.0,
+                 fb_levels: int | None = None) -> None:
         if lk_scale not in (1, 2, 4):
             raise ValueError(f"lk_scale must be 1, 2 or 4, got {lk_scale}")
         self.num_levels = num_levels
@@ -131,6 +133,7 @@ class LKOperator:
         self.robust_px = robust_px
         self.max_gap = max_gap
         self.ncc_sigma = ncc_sigma
+        self.fb_levels = fb_levels
         self.tracked_edges = 0  # edges tracked so far (a cost counter for benchmarks)
 
     def frame_payload(self, frame: PreparedFrame, patch_uv: Tensor | None = None) -> list[tuple[Tensor, Tensor]]:
@@ -153,7 +156,8 @@ class LKOperator:
         uv = self._to_lk(graph.patch_uv.reshape(-1, 2)[patch])
         track = lk_track_fb(pyramid, pyramid, src - lo, dst - lo, uv, self._to_lk(start), radius=self.radius,
                             num_iters=self.num_iters, fb_sigma_px=self.fb_sigma_px * 4 / self.lk_scale,
-                            interpolation=self.interpolation, src_gradients=stacks, dst_gradients=stacks)
+                            interpolation=self.interpolation, src_gradients=stacks, dst_gradients=stacks,
+                            backward_levels=self.fb_levels)
         weight = track.weight
         if self.ncc_sigma > 0:
             # residual relative to the template's own contrast: a track stuck on the wrong spot of a textured

@@ -67,6 +67,7 @@ class PatchVOConfig:
         lk_ncc_sigma: scale of the LK operator's residual-over-contrast down-weighting; 0 disables [vokit]. 0.6
             against 0 on the synthetic test split (2 streets, 2 rooms, 60 frames, 3 draws): mean of the median
             ATEs 0.19 m against 0.29 m, better on three of the four sequences (0.3: 0.23 m).
+        lk_fb_levels: pyramid levels of LK's backward (checking) track; None: all [vokit].
         lk_interpolation: LK image sampling, ``"bilinear"`` (4x cheaper) or ``"bicubic"`` [vokit].
     """
 
@@ -99,6 +100,7 @@ class PatchVOConfig:
     lk_max_gap: int | None = None
     lk_ncc_sigma: float = 0.6
     lk_interpolation: Literal["bilinear", "bicubic"] = "bilinear"
+    lk_fb_levels: int | None = None
 
 
 PRESETS: dict[str, PatchVOConfig] = {
