@@ -12,7 +12,8 @@ def _texture(gen: torch.Generator, height: int = 24, width: int = 32) -> torch.T
 
 
 def _inside_mean(error: torch.Tensor) -> float:
-    border = census_border_mask(*error.shape[-2:], device=error.device).to(error.dtype)
+    height, width = error.shape[-2:]
+    border = census_border_mask(height, width, device=error.device).to(error.dtype)
     return float((error * border).sum() / (border.sum() * error.shape[0]))
 
 

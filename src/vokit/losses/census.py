@@ -87,6 +87,7 @@ def census_error(
         The per-pixel error (unitless; about ``n^0.4`` for n disagreeing neighbours).
     """
     hamming = soft_hamming(census_transform(image_a, patch_size), census_transform(image_b, patch_size))
-    border = census_border_mask(*hamming.shape[-2:], patch_size=patch_size, device=hamming.device)
+    height, width = hamming.shape[-2:]
+    border = census_border_mask(height, width, patch_size, hamming.device)
     penalty = (hamming + ROBUST_EPS) ** ROBUST_POWER - ROBUST_EPS**ROBUST_POWER
     return penalty * border.to(hamming.dtype)
