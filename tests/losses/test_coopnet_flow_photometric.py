@@ -5,7 +5,7 @@ import torch
 from tests.losses.scenes import INTRINSICS, depth_to_sigmoid, pose, sigmoid_pyramid
 
 from vokit.geometry import warp
-from vokit.losses.coopnet import coopnet_loss, masked_min_flow_error
+from vokit.losses.coopnet import coopnet_loss, flow_reconstruction_errors, masked_min_flow_error
 from vokit.losses.monodepth2 import disp_to_depth
 
 H, W = 32, 48
@@ -59,7 +59,7 @@ def test_occlusion_mask_leaves_out_pixels_leaving_the_frame(gen):
     # constant +-2 px flows: a pixel is occluded in a source only where u + F(u) leaves the image
     u = torch.arange(W, dtype=torch.float32)
     inside = [(u + flows[0, s, 0, :, 0] >= 0) & (u + flows[0, s, 0, :, 0] <= W - 1) for s in range(2)]
-    errors = torch.stack([plain.flow_error[0] * 0 + e for e in _per_source_errors(inputs)], 0)
+    errors = flow_reconstruction_errors(inputs["target"], inputs["sources"], flows)[0]
     valid = torch.stack([inside[s].expand(H, W) for s in range(2)], 0)
     expected = torch.where(valid, errors, torch.full_like(errors, float("inf"))).min(0).values
     assert bool(masked.flow_valid.all())  # every pixel stays inside one of the two sources
@@ -68,13 +68,6 @@ def test_occlusion_mask_leaves_out_pixels_leaving_the_frame(gen):
     # the mixture and the rigid term do not see the occlusion mask
     assert torch.equal(masked.mixture.motion_mask, plain.mixture.motion_mask)
     assert float(masked.rigid) == float(plain.rigid)
-
-
-def _per_source_errors(inputs: dict) -> list[torch.Tensor]:
-    from vokit.losses.coopnet import flow_reconstruction_errors
-
-    errors = flow_reconstruction_errors(inputs["target"], inputs["sources"], inputs["flows"])
-    return [errors[0, s] for s in range(errors.shape[1])]
 
 
 def test_census_flow_term_is_zero_for_the_true_flow_despite_a_brightness_change(gen):
