@@ -2,7 +2,7 @@
 
 The pose decoder scales its translation by 0.01, so an untrained pose network predicts ~1 mm per frame; the depth
 decoder starts near twice ``min_depth``. With ``min_depth = 0.1`` the initial rigid flow on the synthetic street was
-~15x smaller than the true flow, and from there the networks first inflated the flow with a sideways translation
+8-25x smaller than the true flow, and from there the networks first inflated the flow with a sideways translation
 (the "wrong solution", translation direction cosine ~0.65, docs/training.md).
 """
 
