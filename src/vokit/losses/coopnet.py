@@ -9,12 +9,14 @@ import math
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from jaxtyping import Bool, Float
 from torch import Tensor
 
 from vokit.geometry import warp
+from vokit.losses.census import census_border_mask, census_error
 from vokit.losses.monodepth2 import (
     MAX_DEPTH,
     MIN_DEPTH,
@@ -27,6 +29,7 @@ from vokit.losses.monodepth2 import (
     scale_of,
     upsample_to,
 )
+from vokit.losses.occlusion import forward_backward_occlusion
 from vokit.losses.photometric import photometric_error
 from vokit.losses.reprojection import min_reprojection
 from vokit.losses.smoothness import flow_smoothness, inv_depth_smoothness
@@ -38,6 +41,7 @@ MIN_LAPLACE_SCALE = 1e-4
 MIN_UNIFORM_WIDTH = 1e-2  # photometric-error units; only binds when d is (nearly) constant [vokit]
 CONSISTENCY_WEIGHT = 0.01
 FLOW_SMOOTHNESS_WEIGHT = 0.1
+FlowPhotometric = Literal["ssim_l1", "census"]
 
 
 def weighted_median(values: Float[Tensor, "B N"], weights: Float[Tensor, "B N"]) -> Float[Tensor, " B"]:
@@ -157,6 +161,89 @@ def flow_reconstruction_errors(
     return torch.stack(errors, dim=1)
 
 
+def census_flow_errors(
+    target: Float[Tensor, "B 3 H W"], sources: Float[Tensor, "B S 3 H W"], flows: Float[Tensor, "B S H W 2"]
+) -> Float[Tensor, "B S H W"]:
+    """UFlow's census error (:func:`vokit.losses.census.census_error`) of each flow reconstruction of the target.
+
+    Args:
+        target: target image, values in [0, 1].
+        sources: source images, same size.
+        flows: ``F_{t->s}`` per source, pixels, channels-last.
+
+    Returns:
+        The census error map of each source (0 on the 3-pixel census border).
+    """
+    errors = []
+    for k in range(sources.shape[1]):
+        warped, _ = warp.flow_warp(sources[:, k], flows[:, k])
+        errors.append(census_error(target, warped))
+    return torch.stack(errors, dim=1)
+
+
+def masked_min_flow_error(
+    errors: Float[Tensor, "B S H W"], valid: Bool[Tensor, "B S H W"]
+) -> tuple[Float[Tensor, ""], Bool[Tensor, "B H W"]]:
+    """Mean over pixels of the per-pixel minimum over the sources where the pixel is valid (e.g. not occluded).
+
+    Args:
+        errors: photometric error of each source's flow reconstruction.
+        valid: which (source, pixel) pairs count; a pixel valid in no source is left out of the mean.
+
+    Returns:
+        ``(loss, pixel_valid)``: the scalar mean, and the pixels that entered it.
+    """
+    masked = torch.where(valid, errors, torch.full_like(errors, math.inf))
+    per_pixel = masked.min(dim=1).values
+    pixel_valid = valid.any(dim=1)
+    total = torch.where(pixel_valid, per_pixel, torch.zeros_like(per_pixel)).sum()
+    return total / pixel_valid.sum().clamp(min=1), pixel_valid
+
+
+def flow_photometric_term(
+    target: Float[Tensor, "B 3 H W"],
+    sources: Float[Tensor, "B S 3 H W"],
+    flows: Float[Tensor, "B S H W 2"],
+    ssim_l1_errors: Float[Tensor, "B S H W"],
+    kind: FlowPhotometric = "ssim_l1",
+    flows_backward: Float[Tensor, "B S H W 2"] | None = None,
+) -> tuple[Float[Tensor, ""], Bool[Tensor, "B H W"]]:
+    """The flow network's photometric loss: per-pixel minimum over sources, optionally occlusion-masked.
+
+    ``kind="ssim_l1"`` reuses the given SSIM + L1 errors; ``"census"`` uses UFlow's census error, whose 3-pixel
+    border is left out. With ``flows_backward`` (``F_{s->t}`` per source) the (source, pixel) pairs that
+    :func:`vokit.losses.occlusion.forward_backward_occlusion` marks occluded are left out (the mask carries no
+    gradient), and the loss is the mean over the remaining pixels.
+
+    Args:
+        target: target image, values in [0, 1].
+        sources: source images.
+        flows: ``F_{t->s}`` per source, pixels, channels-last.
+        ssim_l1_errors: :func:`flow_reconstruction_errors` of these flows.
+        kind: which photometric error.
+        flows_backward: ``F_{s->t}`` per source for the occlusion mask, or None (no mask).
+
+    Returns:
+        ``(loss, pixel_valid)``: the scalar loss and the pixels that entered it.
+    """
+    if kind == "census":
+        errors = census_flow_errors(target, sources, flows)
+        height, width = errors.shape[-2:]
+        border = census_border_mask(height, width, device=errors.device).bool()
+        valid = border.expand(errors.shape).clone()
+    elif kind == "ssim_l1":
+        errors = ssim_l1_errors
+        valid = torch.ones_like(errors, dtype=torch.bool)
+    else:
+        raise ValueError(f"unknown flow photometric error {kind!r} (ssim_l1 or census)")
+    if flows_backward is not None:
+        if flows_backward.shape != flows.shape:
+            raise ValueError(f"flows_backward {tuple(flows_backward.shape)} do not match flows {tuple(flows.shape)}")
+        occluded = forward_backward_occlusion(flows.flatten(0, 1), flows_backward.flatten(0, 1))
+        valid = valid & ~occluded.view(errors.shape)
+    return masked_min_flow_error(errors, valid)
+
+
 @dataclass(frozen=True)
 class CoopNetLoss:
     """Result of :func:`coopnet_loss` (all scalars except the maps).
@@ -165,7 +252,8 @@ class CoopNetLoss:
         total: ``lambda_R rigid + flow_photometric + lambda_c consistency + 1e-3 depth_smoothness
             + lambda_fs flow_smoothness``.
         rigid: ``mean((1 - m) e_R)`` averaged over the depth scales (the depth and pose networks' task loss).
-        flow_photometric: ``mean(e_F)``.
+        flow_photometric: ``mean(e_F)`` by default; with census and/or occlusion masking the mean of the chosen error's
+            per-pixel minimum over the sources not occluded (:func:`flow_photometric_term`).
         consistency: ``mean((1 - m) |F_{t->s} - sg(R_{t->s})|_1)`` averaged over sources (rigid-flow-valid pixels).
         flow_task: ``flow_photometric + lambda_c consistency`` (the flow network's task loss).
         depth_smoothness: ``1/n sum_s L_sm,s / 2^s`` (section 2.3 term without the 1e-3).
@@ -174,6 +262,7 @@ class CoopNetLoss:
         flow_error: ``e_F = min_s pe(I_t, I^F_{s->t})``.
         automask: Monodepth2 auto-mask of the first scale (all True when auto-masking is off).
         mixture: the fitted error mixture; ``mixture.motion_mask`` is m.
+        flow_valid: pixels that entered ``flow_photometric`` (all True by default).
     """
 
     total: Float[Tensor, ""]
@@ -187,6 +276,7 @@ class CoopNetLoss:
     flow_error: Float[Tensor, "B H W"]
     automask: Bool[Tensor, "B H W"]
     mixture: ErrorMixture
+    flow_valid: Bool[Tensor, "B H W"]
 
 
 def rigid_flow_consistency(
@@ -243,6 +333,8 @@ def coopnet_loss(
     em_iterations: int = EM_ITERATIONS,
     generator: torch.Generator | None = None,
     mask_rigid: bool = True,
+    flow_photometric: FlowPhotometric = "ssim_l1",
+    flows_backward: Float[Tensor, "B S H W 2"] | None = None,
 ) -> CoopNetLoss:
     """The CoopNet hybrid loss (METHODS.md sections 8.2 and 8.3).
 
@@ -273,6 +365,11 @@ def coopnet_loss(
         mask_rigid: weight the rigid term by ``1 - m`` (False: every pixel counts, as in Monodepth2; the mixture is
             still fitted and still masks the consistency term). vokit's rigid warm-up turns it off for the first
             steps.
+        flow_photometric: the flow network's photometric error, ``"ssim_l1"`` (Monodepth2's ``pe``) or
+            ``"census"`` (UFlow). The mixture always compares SSIM + L1 errors, so that ``d`` stays a difference
+            of like errors.
+        flows_backward: ``F_{s->t}`` per source (e.g. the flow network on the swapped pairs); when given, the flow
+            photometric term leaves out forward-backward occluded pixels (UFlow / UnFlow).
 
     Returns:
         :class:`CoopNetLoss` with the total, every term, the error maps and the fitted mixture.
@@ -285,7 +382,8 @@ def coopnet_loss(
     sigmoid_outs = [as_float32(s) for s in sigmoid_outs]
     src_from_tgt, flows = as_float32(src_from_tgt), as_float32(flows)
     ident = identity_errors(target, sources, use_ssim) if use_automask else None
-    flow_err = flow_reconstruction_errors(target, sources, flows, use_ssim).min(dim=1).values
+    flow_errors = flow_reconstruction_errors(target, sources, flows, use_ssim)
+    flow_err = flow_errors.min(dim=1).values
     rigid_maps, depth_smooth, automask0, rigid_err0, depth0 = [], [], None, None, None
     for sigmoid_out in sigmoid_outs:
         scale = scale_of(sigmoid_out.shape[-2:], full_size)
@@ -301,7 +399,14 @@ def coopnet_loss(
     mixture = fit_error_mixture(rigid_err0 - flow_err, iterations=em_iterations)
     static = 1.0 - mixture.motion_mask if mask_rigid else torch.ones_like(mixture.motion_mask)
     rigid = torch.stack([(static * e).mean() for e in rigid_maps]).mean()
-    flow_photo = flow_err.mean()
+    if flow_photometric == "ssim_l1" and flows_backward is None:
+        flow_photo, flow_valid = flow_err.mean(), torch.ones_like(flow_err, dtype=torch.bool)
+    else:
+        if flows_backward is not None:
+            flows_backward = as_float32(flows_backward)
+        flow_photo, flow_valid = flow_photometric_term(
+            target, sources, flows, flow_errors, flow_photometric, flows_backward
+        )
     consistency = rigid_flow_consistency(
         flows, depth0, src_from_tgt, intrinsics, mixture.motion_mask, detach_rigid_flow
     )
@@ -321,6 +426,7 @@ def coopnet_loss(
         flow_error=flow_err,
         automask=automask0,
         mixture=mixture,
+        flow_valid=flow_valid,
     )
 
 

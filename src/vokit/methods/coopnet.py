@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from vokit.data.sequence import Sequence as FrameSequence
 from vokit.losses.coopnet import (
+    FlowPhotometric,
     GradientApportionment,
     coopnet_loss,
     fit_error_mixture,
@@ -120,6 +121,8 @@ class CoopNetLossParams:
     use_apportionment: bool = True
     apportion_every: int = 20
     rigid_warmup: int = 0
+    flow_photometric: FlowPhotometric = "ssim_l1"
+    flow_occlusion_mask: bool = False
 
 
 def _last_conv_weight(module: nn.Module) -> Tensor:
@@ -157,7 +160,9 @@ def training_step(
         step: the 0-based training step (the apportionment runs when ``step % apportion_every == 0``, step > 0, and
             not during the first ``params.rigid_warmup`` steps, when the rigid term is unmasked and ``lambda_R = 1``).
         want_images: also return panels of the first clip (inverse depth, flow, motion mask, error maps).
-        params: loss weights and switches (default :class:`CoopNetLossParams`).
+        params: loss weights and switches (default :class:`CoopNetLossParams`). With ``flow_occlusion_mask`` the
+            flow network also runs, without gradient, on the swapped pairs (source, target) for the backward flows
+            of the forward-backward occlusion check: one more flow forward pass per step, no backward pass.
 
     Returns:
         The loss, its terms and the apportionment state as scalars, and optional panels.
@@ -168,8 +173,14 @@ def training_step(
     sigmoid_outs = [s.float() for s in model.depth_net(batch.net_images[:, t])]
     src_from_tgt = predict_src_from_tgt(model.pose_net, batch.net_images).float()
     targets = batch.net_images[:, t].repeat(len(sources), 1, 1, 1)
-    flows = model.flow_net(targets, torch.cat([batch.net_images[:, s] for s in sources])).flow.float()
+    source_images = torch.cat([batch.net_images[:, s] for s in sources])
+    flows = model.flow_net(targets, source_images).flow.float()
     flows = flows.unflatten(0, (len(sources), -1)).transpose(0, 1)
+    flows_backward = None
+    if params.flow_occlusion_mask:
+        with torch.no_grad():
+            backward = model.flow_net(source_images, targets).flow.float()
+        flows_backward = backward.unflatten(0, (len(sources), -1)).transpose(0, 1)
     app = model.apportionment(params.apportion_every)
     warming_up = step < params.rigid_warmup
     with fp32_losses(batch.images):
@@ -179,6 +190,7 @@ def training_step(
             flow_smoothness_weight=params.flow_smoothness_weight, smoothness_weight=params.smoothness_weight,
             min_depth=model.min_depth, max_depth=model.max_depth, use_automask=params.use_automask,
             use_ssim=params.use_ssim, detach_rigid_flow=not params.consistency_two_way, mask_rigid=not warming_up,
+            flow_photometric=params.flow_photometric, flows_backward=flows_backward,
         )
     if params.use_apportionment and model.training and not warming_up and app.should_update(step):
         w_depth, w_pose, w_flow = last_layers(model)
@@ -201,6 +213,7 @@ def training_step(
             "stats/motion_fraction": (motion > 0.5).float().mean(),
             "stats/automask_fraction": result.automask.float().mean(),
             "stats/mean_flow_px": flows.detach().norm(dim=-1).mean(),
+            "stats/flow_excluded_fraction": 1.0 - result.flow_valid.float().mean(),
         }
         if batch.motion_mask is not None:
             hit, truth = motion > 0.5, batch.motion_mask[:, t]
@@ -291,6 +304,8 @@ class CoopNetSettings:
     use_apportionment: bool = True
     apportion_every: int = 20
     rigid_warmup: int = 0
+    flow_photometric: FlowPhotometric = "ssim_l1"
+    flow_occlusion_mask: bool = False
 
     def loss_params(self) -> CoopNetLossParams:
         """The loss part."""
@@ -299,7 +314,8 @@ class CoopNetSettings:
             flow_smoothness_weight=self.flow_smoothness_weight, use_automask=self.use_automask,
             use_ssim=self.use_ssim, consistency_two_way=self.consistency_two_way,
             use_apportionment=self.use_apportionment, apportion_every=self.apportion_every,
-            rigid_warmup=self.rigid_warmup,
+            rigid_warmup=self.rigid_warmup, flow_photometric=self.flow_photometric,
+            flow_occlusion_mask=self.flow_occlusion_mask,
         )
 
 

@@ -52,6 +52,14 @@ class LossConfig:
     """CoopNet: steps at the start during which the rigid term is Monodepth2's (no motion mask, lambda_R held at 1,
     no apportionment updates) while flow already trains; >= 0 (vokit addition, see docs/training.md)."""
 
+    flow_photometric: Literal["ssim_l1", "census"] = "ssim_l1"
+    """CoopNet: the flow network's photometric error, Monodepth2's SSIM + L1 or UFlow's census (7x7 soft ternary,
+    robust to brightness changes); the motion-mask mixture always compares SSIM + L1 errors."""
+
+    flow_occlusion_mask: bool = False
+    """CoopNet: leave forward-backward occluded pixels (UnFlow/UFlow test, plus pixels leaving the frame) out of the
+    flow photometric term; costs one more flow-network forward pass per step (the swapped pairs, no gradient)."""
+
     weighted_flow_loss: bool = False
     """patchvo (V2V, METHODS.md section 5.2): weight the flow loss by the BA's detached per-axis confidences."""
 
