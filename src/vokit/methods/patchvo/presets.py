@@ -67,13 +67,11 @@ class PatchVOConfig:
         lk_ncc_sigma: scale of the LK operator's residual-over-contrast down-weighting; 0 disables [vokit]. 0.6
             against 0 on the synthetic test split (2 streets, 2 rooms, 60 frames, 3 draws): mean of the median
             ATEs 0.19 m against 0.29 m, better on three of the four sequences (0.3: 0.23 m).
-        lk_fb_levels: pyramid levels of LK's backward (checking) track; None: all [vokit]. 1 against None on the
-            synthetic test split (4 streets, 4 rooms, 60 frames at 240x320, 3 draws): median ATE better on all 8
-            sequences, mean of medians 0.092 m against 0.136 m, and cheaper. The one-level check is stricter: it
-            cannot bridge a forward correction of more than ~2 px, and such tracks were the wrong ones (a track that
-            stays at a poor start comes back to it through the full pyramid and passes). The ``fast`` preset keeps
-            None: with its 48 patches the stricter check leaves too few long tracks for the two-view bootstrap
-            (sideways test room 1, 40 frames, draw 0: 0.193 m against 0.019 m with None, the line 0.031 m).
+        lk_fb_levels: pyramid levels of LK's backward (checking) track; None: all [vokit]. 1 is a stricter check (it
+            cannot bridge a forward correction of more than ~2 px) and was better on every sequence of the synthetic
+            test split (4 streets, 4 rooms, 60 frames at 240x320, 3 draws; mean of medians 0.092 m against 0.136 m),
+            but it rejects correct tracks under fast motion: KITTI 01 went from 0.998 m to 5.6 m (median of 5 draws),
+            and with the ``fast`` preset's 48 patches it starved the two-view bootstrap of long tracks. Off.
         lk_interpolation: LK image sampling, ``"bilinear"`` (4x cheaper) or ``"bicubic"`` [vokit].
     """
 
@@ -106,13 +104,12 @@ class PatchVOConfig:
     lk_max_gap: int | None = None
     lk_ncc_sigma: float = 0.6
     lk_interpolation: Literal["bilinear", "bicubic"] = "bilinear"
-    lk_fb_levels: int | None = 1
+    lk_fb_levels: int | None = None
 
 
 PRESETS: dict[str, PatchVOConfig] = {
     "default": PatchVOConfig(),
-    "fast": PatchVOConfig(patches_per_frame=48, patch_lifetime=11, removal_window=16, optimization_window=7,
-                          lk_fb_levels=None),
+    "fast": PatchVOConfig(patches_per_frame=48, patch_lifetime=11, removal_window=16, optimization_window=7),
 }
 """The inference presets of METHODS.md section 4.4."""
 
