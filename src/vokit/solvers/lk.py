@@ -133,32 +133,7 @@ def sample_image(
     Returns:
         The sampled intensities.
     """
-    _, height, width = image.shape
-    u = uv[..., 0].clamp(0, width - 1)
-    v = uv[..., 1].clamp(0, height - 1)
-    flat = image.reshape(-1)
-    row_base = frame_idx[:, None] * height
-    if interpolation == "bilinear":
-        u0 = u.detach().floor().clamp(max=width - 2)
-        v0 = v.detach().floor().clamp(max=height - 2)
-        fu, fv = u - u0, v - v0
-        base = (row_base + v0.long()) * width + u0.long()
-        return (
-            (1 - fu) * (1 - fv) * flat[base]
-            + fu * (1 - fv) * flat[base + 1]
-            + (1 - fu) * fv * flat[base + width]
-            + fu * fv * flat[base + width + 1]
-        )
-    if interpolation != "bicubic":
-        raise ValueError(f"interpolation must be 'bicubic' or 'bilinear', got {interpolation!r}")
-    u0, v0 = u.detach().floor(), v.detach().floor()
-    weights_u, weights_v = _cubic_weights(u - u0), _cubic_weights(v - v0)
-    out = torch.zeros_like(u)
-    for dv, weight_v in zip(range(-1, 3), weights_v, strict=True):
-        row = (row_base + (v0.long() + dv).clamp(0, height - 1)) * width
-        for du, weight_u in zip(range(-1, 3), weights_u, strict=True):
-            out = out + weight_v * weight_u * flat[row + (u0.long() + du).clamp(0, width - 1)]
-    return out
+    return sample_channels(image[..., None], frame_idx, uv, interpolation)[..., 0]
 
 
 def sample_channels(
@@ -167,7 +142,7 @@ def sample_channels(
     uv: Float[Tensor, "P K 2"],
     interpolation: Interpolation = "bicubic",
 ) -> Float[Tensor, "P K C"]:
-    """:func:`sample_image` of C channels at once (one set of indices and weights for all channels).
+    """:func:`sample_image` of C channels at once (one set of indices and weights; sample_image is its C = 1 case).
 
     Args:
         image: multi-channel images, channels last, at least 2 x 2.

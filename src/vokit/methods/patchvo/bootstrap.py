@@ -17,6 +17,7 @@ from torch import Tensor
 
 from vokit.geometry.lie import quat_to_matrix, se3_exp, se3_log
 from vokit.methods.patchvo.graph import PatchGraph
+from vokit.solvers.jacobians import normalized_homogeneous
 from vokit.solvers.two_view import relative_pose_ransac
 
 MEDIAN_DEPTH = 2.0  # scene scale of the bootstrap: median depth of DPVO's start, inverse depths U(0, 1] [vokit]
@@ -90,18 +91,17 @@ def two_view_bootstrap(graph: PatchGraph, intrinsics4: Tensor, src: Tensor, dst:
     if found is None:
         return Bootstrap(False, 0, 0, 0, 0.0, "too few keyframes")
     uv0, uv1, host0 = found
-    fx, fy, cx, cy = intrinsics4.double().unbind(-1)
-    f = torch.stack([fx, fy])
-    c = torch.stack([cx, cy])
-    x0, x1 = (uv0 - c) / f, (uv1 - c) / f
+    k = intrinsics4.double()
+    h0, h1 = normalized_homogeneous(uv0, k), normalized_homogeneous(uv1, k)
+    x0, x1 = h0[:, :2], h1[:, :2]
     n_corr = int(uv0.shape[0])
-    est = relative_pose_ransac(x0, x1, threshold_px / float(fx), generator=generator)
+    est = relative_pose_ransac(x0, x1, threshold_px / float(k[0]), generator=generator)
     if est is None or int(est.inliers.sum()) < max(MIN_INLIERS, n_corr // 3):
         return Bootstrap(False, last, n_corr, 0 if est is None else int(est.inliers.sum()), 0.0, "too few inliers")
     R = quat_to_matrix(est.cam1_from_cam0[3:])
-    ray = torch.cat([x0, torch.ones_like(x0[:, :1])], -1) @ R.T  # rotation-compensated: where x0 would be
+    ray = h0 @ R.T  # rotation-compensated: where x0 would be
     rot_only = ray[:, :2] / ray[:, 2:].clamp_min(1e-9)
-    parallax = float(((rot_only - x1) * f).norm(dim=-1)[est.inliers].median())
+    parallax = float(((rot_only - x1) * k[:2]).norm(dim=-1)[est.inliers].median())
     n_in = int(est.inliers.sum())
     if parallax < min_parallax_px:
         return Bootstrap(False, last, n_corr, n_in, parallax, "too little parallax")
