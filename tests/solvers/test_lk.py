@@ -6,12 +6,15 @@ import torch
 from vokit.solvers.lk import (
     from_level,
     image_pyramid,
+    lk_check,
+    lk_templates,
     lk_track,
     lk_track_fb,
-    sample_channels,
+    pad_pyramid,
     sample_image,
+    sample_window,
     to_level,
-    with_gradients,
+    window_padding,
 )
 
 HEIGHT, WIDTH = 96, 128
@@ -154,33 +157,52 @@ def test_bad_arguments_raise():
         image_pyramid(torch.rand(1, 8, 8), 0)
 
 
-@pytest.mark.parametrize("interpolation", ["bilinear", "bicubic"])
-def test_sample_channels_equals_sampling_each_channel(gen, interpolation):
-    images = torch.rand(3, 20, 24, 4, generator=gen, dtype=torch.float64)
-    uv = torch.rand(7, 9, 2, generator=gen, dtype=torch.float64) * torch.tensor([30.0, 26.0]) - 3  # some outside
-    idx = torch.tensor([0, 2, 1, 1, 0, 2, 2])
-    out = sample_channels(images, idx, uv, interpolation)
-    for c in range(4):
-        ref = sample_image(images[..., c].contiguous(), idx, uv, interpolation)
-        torch.testing.assert_close(out[..., c], ref, rtol=0, atol=1e-12)  # same taps, summed in the same order
+def _window_positions(centre: torch.Tensor, half: int) -> torch.Tensor:
+    offsets = torch.arange(-half, half + 1, dtype=centre.dtype)
+    dv, du = torch.meshgrid(offsets, offsets, indexing="ij")
+    return centre[:, None] + torch.stack([du, dv], -1).reshape(1, -1, 2)
 
 
 @pytest.mark.parametrize("interpolation", ["bilinear", "bicubic"])
-def test_precomputed_gradients_give_the_same_tracks(gen, interpolation):
+def test_sample_window_equals_sampling_each_position(gen, interpolation):
+    images = torch.rand(3, 20, 24, generator=gen, dtype=torch.float64)
+    half = 2
+    padded = pad_pyramid([images], half - 1)[0]
+    pad = window_padding(half - 1)
+    # windows inside the image: any centre; bilinear also for windows crossing the border (replicated border ==
+    # clamped coordinates), bicubic only inside (its taps read the replicated border, sample_image clamps the point)
+    inside = torch.rand(40, 2, generator=gen, dtype=torch.float64) * torch.tensor([24.0 - 7, 20.0 - 7]) + 3
+    # centres in [-1, W] x [-1, H]
+    crossing = torch.rand(40, 2, generator=gen, dtype=torch.float64) * torch.tensor([25.0, 21.0]) - 1
+    for centre in (inside, crossing) if interpolation == "bilinear" else (inside,):
+        idx = torch.randint(0, 3, (centre.shape[0],), generator=gen)
+        out = sample_window(padded, pad, idx, centre, half, interpolation)
+        ref = sample_image(images, idx, _window_positions(centre, half), interpolation)
+        # the same taps and weights, summed separably instead of per point: float64 round-off
+        torch.testing.assert_close(out.flatten(1), ref, rtol=0, atol=1e-12)
+
+
+def test_sample_window_needs_its_padding():
+    with pytest.raises(ValueError, match="padding"):
+        sample_window(torch.zeros(1, 10, 10), 2, torch.zeros(1, dtype=torch.long), torch.zeros(1, 2), 1)
+
+
+@pytest.mark.parametrize("interpolation", ["bilinear", "bicubic"])
+def test_forward_then_check_is_the_forward_backward_track(gen, interpolation):
     spectrum = _texture_spectrum(gen)
     frames = torch.stack([_shifted(spectrum, 0.0, 0.0), _shifted(spectrum, 2.3, -1.6)]).float()
     pyramid = image_pyramid(frames, 3)
-    stacks = with_gradients(pyramid)
-    assert [s.shape for s in stacks] == [(*level.shape, 6) for level in pyramid]
     src_uv = _centres(gen, 60)
     src_idx, dst_idx = torch.zeros(60, dtype=torch.long), torch.ones(60, dtype=torch.long)
-    ref = lk_track_fb(pyramid, pyramid, src_idx, dst_idx, src_uv, src_uv.clone(), interpolation=interpolation)
-    fast = lk_track_fb(pyramid, pyramid, src_idx, dst_idx, src_uv, src_uv.clone(), interpolation=interpolation,
-                       src_gradients=stacks, dst_gradients=stacks)
-    # identical arithmetic on identically computed gradients: float32 round-off of the summation order only
-    torch.testing.assert_close(fast.dst_uv, ref.dst_uv, rtol=0, atol=1e-4)
-    torch.testing.assert_close(fast.weight, ref.weight, rtol=0, atol=1e-3)
-    assert torch.equal(fast.valid, ref.valid)
+    init = src_uv + 1.0
+    both = lk_track_fb(pyramid, pyramid, src_idx, dst_idx, src_uv, init, interpolation=interpolation)
+    padded = pad_pyramid(pyramid, 1)
+    forward = lk_track(padded, padded, src_idx, dst_idx, src_uv, init, interpolation=interpolation, padded=True)
+    checked = lk_check(pyramid, pyramid, src_idx, dst_idx, src_uv, init, forward, interpolation=interpolation)
+    # the same operations on the same tensors: identical
+    for name in ("dst_uv", "valid", "residual", "fb_error", "weight"):
+        assert torch.equal(getattr(checked, name), getattr(both, name)), name
+    assert float(both.weight.amin(-1).median()) > 0.9
 
 
 def test_backward_levels_change_only_the_check(gen):
@@ -198,3 +220,23 @@ def test_backward_levels_change_only_the_check(gen):
     far = lk_track_fb(pyramid, pyramid, src_idx, dst_idx, src_uv, src_uv + 6.0)
     far_short = lk_track_fb(pyramid, pyramid, src_idx, dst_idx, src_uv, src_uv + 6.0, backward_levels=1)
     assert float(far.weight.amin(-1).median()) > 0.9 > float(far_short.weight.amin(-1).median())
+
+
+def test_precomputed_templates_give_the_same_tracks(gen):
+    spectrum = _texture_spectrum(gen)
+    frames = torch.stack([_shifted(spectrum, 0.0, 0.0), _shifted(spectrum, 1.7, 0.9),
+                          _shifted(spectrum, -2.2, 1.4)]).float()
+    pyramid = pad_pyramid(image_pyramid(frames, 3), 2)
+    centres = _centres(gen, 40)
+    # each window tracked into two frames: the templates of the 40 windows, indexed per track
+    templates = lk_templates(pyramid, torch.zeros(40, dtype=torch.long), centres, 2, "bilinear", padded=True)
+    rows = torch.arange(40).repeat(2)
+    src_idx, dst_idx = torch.zeros(80, dtype=torch.long), torch.tensor([1, 2]).repeat_interleave(40)
+    src_uv = centres[rows]
+    args = (pyramid, pyramid, src_idx, dst_idx, src_uv, src_uv.clone(), 2, 4, "bilinear", True)
+    plain = lk_track(*args)
+    cached = lk_track(*args, templates=[t[rows] for t in templates])
+    for name in ("dst_uv", "valid", "residual"):  # the same per-window arithmetic: identical
+        assert torch.equal(getattr(cached, name), getattr(plain, name)), name
+    with pytest.raises(ValueError, match="template levels"):
+        lk_track(*args, templates=templates[:2])

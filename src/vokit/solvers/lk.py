@@ -21,6 +21,7 @@ All operations are batched over patches (each with its own source and target fra
 loop. Sampling clamps at the image border; a patch is ``valid`` only while its window lies inside the image.
 """
 
+import functools
 from dataclasses import dataclass
 from typing import Literal
 
@@ -118,11 +119,12 @@ def sample_image(
     uv: Float[Tensor, "P K 2"],
     interpolation: Interpolation = "bicubic",
 ) -> Float[Tensor, "P K"]:
-    """Sample ``image[frame_idx[p]]`` at ``uv[p, k]``, clamped at the border.
+    """Sample ``image[frame_idx[p]]`` at arbitrary positions ``uv[p, k]``, coordinates clamped at the border.
 
     Bicubic (Catmull-Rom) sampling is the default: bilinear interpolation low-passes the target by an amount that
     depends on the fractional position, which on a 3 x 3 window biases LK by several hundredths of a pixel towards
-    integer positions (measured in ``tests/solvers/test_lk.py``).
+    integer positions (measured in ``tests/solvers/test_lk.py``). LK itself reads whole windows with
+    :func:`sample_window` (the same values, one gather per window); this per-point form is its reference.
 
     Args:
         image: grayscale images, at least 2 x 2.
@@ -133,35 +135,15 @@ def sample_image(
     Returns:
         The sampled intensities.
     """
-    return sample_channels(image[..., None], frame_idx, uv, interpolation)[..., 0]
-
-
-def sample_channels(
-    image: Float[Tensor, "N H W C"],
-    frame_idx: Int[Tensor, " P"],
-    uv: Float[Tensor, "P K 2"],
-    interpolation: Interpolation = "bicubic",
-) -> Float[Tensor, "P K C"]:
-    """:func:`sample_image` of C channels at once (one set of indices and weights; sample_image is its C = 1 case).
-
-    Args:
-        image: multi-channel images, channels last, at least 2 x 2.
-        frame_idx: frame of each patch.
-        uv: sample positions, pixels.
-        interpolation: ``"bicubic"`` or ``"bilinear"``.
-
-    Returns:
-        The sampled values, channels last.
-    """
-    _, height, width, c = image.shape
-    flat = image.reshape(-1, c)
+    _, height, width = image.shape
+    flat = image.reshape(-1)
     u = uv[..., 0].clamp(0, width - 1)
     v = uv[..., 1].clamp(0, height - 1)
     row_base = frame_idx[:, None] * height
     if interpolation == "bilinear":
         u0 = u.detach().floor().clamp(max=width - 2)
         v0 = v.detach().floor().clamp(max=height - 2)
-        fu, fv = (u - u0)[..., None], (v - v0)[..., None]
+        fu, fv = u - u0, v - v0
         base = (row_base + v0.long()) * width + u0.long()
         return ((1 - fu) * (1 - fv) * flat[base] + fu * (1 - fv) * flat[base + 1]
                 + (1 - fu) * fv * flat[base + width] + fu * fv * flat[base + width + 1])
@@ -169,108 +151,215 @@ def sample_channels(
         raise ValueError(f"interpolation must be 'bicubic' or 'bilinear', got {interpolation!r}")
     u0, v0 = u.detach().floor(), v.detach().floor()
     weights_u, weights_v = _cubic_weights(u - u0), _cubic_weights(v - v0)
-    out = flat.new_zeros((*u.shape, c))
+    out = flat.new_zeros(u.shape)
     for dv, weight_v in zip(range(-1, 3), weights_v, strict=True):
         row = (row_base + (v0.long() + dv).clamp(0, height - 1)) * width
         for du, weight_u in zip(range(-1, 3), weights_u, strict=True):
-            out = out + (weight_v * weight_u)[..., None] * flat[row + (u0.long() + du).clamp(0, width - 1)]
+            out = out + weight_v * weight_u * flat[row + (u0.long() + du).clamp(0, width - 1)]
     return out
 
 
-def with_gradients(pyramid: list[Tensor]) -> list[Float[Tensor, "N H W 6"]]:
-    """Each level as LK reads it, channels last: ``(I, dI/du, dI/dv, I(u+1), I(v+1), I(u+1, v+1))``.
+def pad_pyramid(pyramid: list[Tensor], radius: int) -> list[Float[Tensor, "N Hp Wp"]]:
+    """Replicate-pad every level by :func:`window_padding` pixels, the form :func:`lk_track` samples from.
 
-    The first three (intensity and central-difference gradients) give the template in one gather; the 2 x 2
-    neighbourhood (``I`` with the last three, border replicated) gives a bilinear sample in one gather. Given to
-    :func:`lk_track` as ``src_gradients`` / ``dst_gradients`` they replace recomputing the gradients per call and
-    four gathers per bilinear sample (the same values: tracks agree to round-off).
+    Padding once per frame (instead of clamping every sample) lets a window be read as one gather of a block of
+    pixels; replicated borders give exactly the values of clamped coordinates.
 
     Args:
         pyramid: :func:`image_pyramid` levels ``(N, H, W)``.
+        radius: the LK window half-size the levels will be tracked with.
 
     Returns:
-        The levels as ``(N, H, W, 6)``.
+        The levels, ``(N, H + 2 pad, W + 2 pad)``.
     """
-    out = []
-    for level in pyramid:
-        right = torch.cat([level[:, :, 1:], level[:, :, -1:]], dim=2)
-        down = torch.cat([level[:, 1:], level[:, -1:]], dim=1)
-        diag = torch.cat([down[:, :, 1:], down[:, :, -1:]], dim=2)
-        out.append(torch.stack([level, *_gradients(level), right, down, diag], dim=-1))
-    return out
+    pad = window_padding(radius)
+    return [F.pad(level[:, None], (pad, pad, pad, pad), mode="replicate")[:, 0] for level in pyramid]
 
 
-def _sample_quads(stack: Tensor, frame_idx: Tensor, uv: Tensor) -> Tensor:
-    """Bilinear sample of the intensity of :func:`with_gradients` levels, as :func:`sample_image` (same clamping)."""
-    _, height, width, c = stack.shape
-    u = uv[..., 0].clamp(0, width - 1)
-    v = uv[..., 1].clamp(0, height - 1)
-    u0 = u.floor().clamp(max=width - 2)
-    v0 = v.floor().clamp(max=height - 2)
-    base = (frame_idx[:, None] * height + v0.long()) * width + u0.long()
-    q = stack.reshape(-1, c)[base]
-    fu, fv = u - u0, v - v0
-    top = q[..., 0] + fu * (q[..., 3] - q[..., 0])
-    bottom = q[..., 4] + fu * (q[..., 5] - q[..., 4])
-    return top + fv * (bottom - top)
+def window_padding(radius: int) -> int:
+    """Padding LK's levels need: :func:`sample_window` of half-size ``radius + 1`` with bicubic taps.
+
+    The template window carries a one-pixel border for its central differences; centres are clamped to
+    ``[-1, W] x [-1, H]``.
+    """
+    return radius + 4
 
 
-def _window_offsets(radius: int, like: Tensor) -> Tensor:
-    offsets = torch.arange(-radius, radius + 1, dtype=like.dtype, device=like.device)
-    dv, du = torch.meshgrid(offsets, offsets, indexing="ij")
-    return torch.stack([du, dv], dim=-1).reshape(1, -1, 2)
+def sample_window(
+    padded: Float[Tensor, "N Hp Wp"],
+    pad: int,
+    frame_idx: Int[Tensor, " P"],
+    centre_uv: Float[Tensor, "P 2"],
+    half: int,
+    interpolation: Interpolation = "bicubic",
+) -> Float[Tensor, "P K K"]:
+    """The ``K x K`` window (``K = 2 half + 1``) of samples at ``centre + (du, dv)`` for integer offsets.
+
+    Rows are v, columns u. The window is read from one gathered block of pixels: all samples share the centre's
+    fractional position, so the interpolation is two separable passes with per-window weights.
+
+    Equals :func:`sample_image` at the same positions (coordinates clamped at the border) wherever the window lies
+    inside the image, and for bilinear sampling of any centre within ``[-1, W] x [-1, H]``; centres farther out are
+    clamped to that range first (such windows are invalid tracks), NaN centres read the corner.
+
+    Args:
+        padded: images replicate-padded by ``pad`` on every side (:func:`pad_pyramid`).
+        pad: the padding, at least ``half + 3``.
+        frame_idx: image of each window.
+        centre_uv: window centres, pixels of the unpadded image.
+        half: window half-size.
+        interpolation: ``"bicubic"`` (Catmull-Rom) or ``"bilinear"``.
+
+    Returns:
+        The samples.
+    """
+    return _WindowReader(padded, pad, frame_idx, half, interpolation)(torch.nan_to_num(centre_uv, nan=-1.0))
 
 
-def _gradients(image: Tensor) -> tuple[Tensor, Tensor]:
-    padded = F.pad(image[:, None], (1, 1, 1, 1), mode="replicate")[:, 0]
-    grad_u = 0.5 * (padded[:, 1:-1, 2:] - padded[:, 1:-1, :-2])
-    grad_v = 0.5 * (padded[:, 2:, 1:-1] - padded[:, :-2, 1:-1])
-    return grad_u, grad_v
+@functools.lru_cache(maxsize=64)
+def _reader_constants(height: int, width: int, row_stride: int, k: int, dtype: torch.dtype,
+                      device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+    """Centre bounds ``[-1, W] x [-1, H]`` and the flat offsets of a ``k x k`` block (shared, never written)."""
+    lo = torch.full((2,), -1.0, dtype=dtype, device=device)
+    hi = torch.tensor([float(width), float(height)], dtype=dtype, device=device)
+    offsets = torch.arange(k, device=device)
+    return lo, hi, (offsets[:, None] * row_stride + offsets[None, :]).reshape(-1)
 
 
-def _inside(uv: Tensor, radius: int, image: Tensor) -> Tensor:
-    height, width = image.shape[1:3]
+class _WindowReader:
+    """:func:`sample_window` for a fixed level, frame set and window size, its index arithmetic done once.
+
+    LK reads the same windows' neighbourhoods at every iteration. Centres must be finite.
+    """
+
+    def __init__(self, padded: Tensor, pad: int, frame_idx: Tensor, half: int, interpolation: Interpolation):
+        if pad < half + 3:
+            raise ValueError(f"padding {pad} is too small for windows of half-size {half} (needs {half + 3})")
+        if interpolation not in ("bilinear", "bicubic"):
+            raise ValueError(f"interpolation must be 'bicubic' or 'bilinear', got {interpolation!r}")
+        _, hp, wp = padded.shape
+        self.flat = padded.reshape(-1)
+        self.bilinear = interpolation == "bilinear"
+        self.n = 2 * half + 1
+        self.k = self.n + (1 if self.bilinear else 3)
+        first = pad - half - (0 if self.bilinear else 1)  # padded index of the block's first tap minus floor(u)
+        self.frame_base = frame_idx * (hp * wp) + first * (wp + 1)
+        self.row_stride = wp
+        self.lo, self.hi, self.table = _reader_constants(hp - 2 * pad, wp - 2 * pad, wp, self.k, padded.dtype,
+                                                         padded.device)
+
+    def __call__(self, centre_uv: Tensor) -> Tensor:
+        uv = torch.clamp(centre_uv, min=self.lo, max=self.hi)
+        uv0 = uv.floor()
+        frac = uv - uv0
+        ij = uv0.long()
+        base = self.frame_base + ij[:, 0] + ij[:, 1] * self.row_stride
+        k, n = self.k, self.n
+        block = self.flat.index_select(0, (base[:, None] + self.table).view(-1)).view(-1, k, k)
+        fu, fv = frac[:, 0, None, None], frac[:, 1, None, None]
+        if self.bilinear:
+            rows = torch.lerp(block[:, :, :-1], block[:, :, 1:], fu)
+            return torch.lerp(rows[:, :-1], rows[:, 1:], fv)
+        w_u, w_v = _cubic_weights(fu), _cubic_weights(fv)
+        rows = w_u[0] * block[:, :, :n]
+        for t in range(1, 4):
+            rows = rows + w_u[t] * block[:, :, t:t + n]
+        out = w_v[0] * rows[:, :n]
+        for t in range(1, 4):
+            out = out + w_v[t] * rows[:, t:t + n]
+        return out
+
+
+def _inside(uv: Tensor, radius: int, height: int, width: int) -> Tensor:
     u, v = uv[:, 0], uv[:, 1]
     return (u - radius >= 0) & (u + radius <= width - 1) & (v - radius >= 0) & (v + radius <= height - 1)
 
 
-def _track_level(
-    src: Tensor,
-    dst: Tensor,
-    src_idx: Tensor,
-    dst_idx: Tensor,
-    src_uv: Tensor,
-    dst_uv: Tensor,
-    radius: int,
-    iters: int,
-    interpolation: Interpolation,
-    src_stack: Tensor | None = None,
-    dst_stack: Tensor | None = None,
-) -> tuple[Tensor, Tensor, Tensor]:
-    offsets = _window_offsets(radius, src_uv)
-    src_win = src_uv[:, None] + offsets
-    if src_stack is not None:  # a level of with_gradients(src)
-        template, grad_u, grad_v = sample_channels(src_stack, src_idx, src_win, interpolation)[..., :3].unbind(-1)
-    else:
-        template = sample_image(src, src_idx, src_win, interpolation)
-        grad_u, grad_v = (sample_image(g, src_idx, src_win, interpolation) for g in _gradients(src))
+@dataclass(frozen=True)
+class LKTemplate:
+    """What LK needs of a source window at one level, independent of the target (:func:`lk_templates`).
 
-    def sample_dst(uv: Tensor) -> Tensor:
-        if dst_stack is not None and interpolation == "bilinear":
-            return _sample_quads(dst_stack, dst_idx, uv)
-        return sample_image(dst, dst_idx, uv, interpolation)
+    Attributes:
+        template: the window's intensities, row-major ``K = (2 r + 1)^2``.
+        descent: ``H^-1 J^T``, the Gauss-Newton step per unit residual (zero where not ``conditioned``).
+        conditioned: the window's 2 x 2 Hessian is well conditioned.
+    """
 
+    template: Float[Tensor, "P K"]
+    descent: Float[Tensor, "P 2 K"]
+    conditioned: Bool[Tensor, " P"]
+
+    def __getitem__(self, index: Tensor) -> "LKTemplate":
+        """The templates of a subset (or repetition) of the windows."""
+        return LKTemplate(self.template[index], self.descent[index], self.conditioned[index])
+
+
+def _template(src: Tensor, pad: int, src_idx: Tensor, src_uv: Tensor, radius: int,
+              interpolation: Interpolation) -> LKTemplate:
+    block = _WindowReader(src, pad, src_idx, radius + 1, interpolation)(src_uv)
+    template = block[:, 1:-1, 1:-1].flatten(1)
+    # central differences of the interpolated block: the interpolated central-difference gradient image
+    grad_u = 0.5 * (block[:, 1:-1, 2:] - block[:, 1:-1, :-2]).flatten(1)
+    grad_v = 0.5 * (block[:, 2:, 1:-1] - block[:, :-2, 1:-1]).flatten(1)
     h_uu, h_uv, h_vv = (grad_u * grad_u).sum(1), (grad_u * grad_v).sum(1), (grad_v * grad_v).sum(1)
     det = h_uu * h_vv - h_uv * h_uv
     conditioned = det > MIN_HESSIAN_DET
     inv_det = torch.where(conditioned, 1.0 / det.clamp(min=MIN_HESSIAN_DET), torch.zeros_like(det))
+    descent = torch.stack([h_vv[:, None] * grad_u - h_uv[:, None] * grad_v,
+                           h_uu[:, None] * grad_v - h_uv[:, None] * grad_u], dim=1) * inv_det[:, None, None]
+    return LKTemplate(template, descent, conditioned)
+
+
+def lk_templates(
+    src_pyramid: list[Tensor],
+    src_idx: Int[Tensor, " P"],
+    src_uv: Float[Tensor, "P 2"],
+    radius: int = 1,
+    interpolation: Interpolation = "bicubic",
+    padded: bool = False,
+) -> list[LKTemplate]:
+    """The per-level source terms of :func:`lk_track` (finest level first), for windows tracked many times.
+
+    A source window's template and its Gauss-Newton matrix do not depend on the target: a caller that tracks the
+    same windows into many frames computes them once and passes them as ``lk_track(..., templates=...)``.
+
+    Args:
+        src_pyramid: pyramid of the source frames (padded by :func:`pad_pyramid` if ``padded``).
+        src_idx: source frame of each window.
+        src_uv: window centres, level-0 pixels.
+        radius: window half-size r.
+        interpolation: image sampling.
+        padded: the pyramid is already :func:`pad_pyramid` of this ``radius``.
+
+    Returns:
+        One :class:`LKTemplate` per level.
+    """
+    if not padded:
+        src_pyramid = pad_pyramid(src_pyramid, radius)
+    pad = window_padding(radius)
+    return [_template(level, pad, src_idx, to_level(src_uv, i), radius, interpolation)
+            for i, level in enumerate(src_pyramid)]
+
+
+def _track_level(
+    template: LKTemplate,
+    dst: Tensor,
+    pad: int,
+    dst_idx: Tensor,
+    dst_uv: Tensor,
+    radius: int,
+    iters: int,
+    interpolation: Interpolation,
+    want_residual: bool,
+) -> tuple[Tensor, Tensor | None]:
+    """Inverse-compositional Gauss-Newton at one level; ``dst`` is padded by ``pad``."""
+    read = _WindowReader(dst, pad, dst_idx, radius, interpolation)
     for _ in range(iters):
-        residual = sample_dst(dst_uv[:, None] + offsets) - template
-        b_u, b_v = (grad_u * residual).sum(1), (grad_v * residual).sum(1)
-        step = torch.stack([h_vv * b_u - h_uv * b_v, h_uu * b_v - h_uv * b_u], dim=-1) * inv_det[:, None]
-        dst_uv = dst_uv - step
-    residual = sample_dst(dst_uv[:, None] + offsets) - template
-    return dst_uv, conditioned, residual.square().mean(1).sqrt()
+        residual = read(dst_uv).flatten(1) - template.template
+        dst_uv = dst_uv - torch.bmm(template.descent, residual[:, :, None])[:, :, 0]
+    if not want_residual:
+        return dst_uv, None
+    return dst_uv, (read(dst_uv).flatten(1) - template.template).square().mean(1).sqrt()
 
 
 def lk_track(
@@ -283,8 +372,8 @@ def lk_track(
     radius: int = 1,
     num_iters: int = DEFAULT_NUM_ITERS,
     interpolation: Interpolation = "bicubic",
-    src_gradients: list[Tensor] | None = None,
-    dst_gradients: list[Tensor] | None = None,
+    padded: bool = False,
+    templates: list[LKTemplate] | None = None,
 ) -> LKTrack:
     """Track each source window into its target frame, coarse to fine (forward only).
 
@@ -298,8 +387,10 @@ def lk_track(
         radius: window half-size r (``p = 2 r + 1``).
         num_iters: Gauss-Newton iterations per level.
         interpolation: image sampling, see :func:`sample_image`.
-        src_gradients: :func:`with_gradients` of ``src_pyramid`` when precomputed (saves recomputing the gradients).
-        dst_gradients: :func:`with_gradients` of ``dst_pyramid`` when precomputed (one gather per bilinear sample).
+        padded: both pyramids are already :func:`pad_pyramid` of this ``radius`` (callers tracking many batches in
+            the same frames pad once); otherwise they are padded here.
+        templates: :func:`lk_templates` of these source windows when precomputed (the source pyramid is then
+            not read).
 
     Returns:
         The refined target centres with validity and residual; ``fb_error`` is zero and ``weight`` is ``valid``.
@@ -311,28 +402,28 @@ def lk_track(
             f"src_uv {tuple(src_uv.shape)}, dst_uv_init {tuple(dst_uv_init.shape)}, src_idx {tuple(src_idx.shape)}"
             f" and dst_idx {tuple(dst_idx.shape)} disagree"
         )
+    pad = window_padding(radius)
+    if not padded:
+        same = dst_pyramid is src_pyramid
+        src_pyramid = pad_pyramid(src_pyramid, radius)
+        dst_pyramid = src_pyramid if same else pad_pyramid(dst_pyramid, radius)
     top = len(src_pyramid) - 1
-    dst_uv = to_level(dst_uv_init, top)
+    if templates is None:
+        templates = lk_templates(src_pyramid, src_idx, src_uv, radius, interpolation, padded=True)
+    elif len(templates) != len(src_pyramid):
+        raise ValueError(f"{len(templates)} template levels for a pyramid of {len(src_pyramid)}")
+    dst_uv = to_level(torch.nan_to_num(dst_uv_init, nan=-1.0), top)
     conditioned = torch.ones_like(src_idx, dtype=torch.bool)
     residual = src_uv.new_zeros(src_uv.shape[0])
     for level in range(top, -1, -1):
-        dst_uv, ok, residual = _track_level(
-            src_pyramid[level],
-            dst_pyramid[level],
-            src_idx,
-            dst_idx,
-            to_level(src_uv, level),
-            dst_uv,
-            radius,
-            num_iters,
-            interpolation,
-            None if src_gradients is None else src_gradients[level],
-            None if dst_gradients is None else dst_gradients[level],
-        )
-        conditioned = conditioned & ok
+        dst_uv, res = _track_level(templates[level], dst_pyramid[level], pad, dst_idx, dst_uv, radius, num_iters,
+                                   interpolation, level == 0)
+        residual = residual if res is None else res
+        conditioned = conditioned & templates[level].conditioned
         if level > 0:
             dst_uv = to_level(from_level(dst_uv, level), level - 1)
-    valid = conditioned & _inside(dst_uv, radius, dst_pyramid[0]) & torch.isfinite(dst_uv).all(-1)
+    height, width = (size - 2 * pad for size in dst_pyramid[0].shape[1:])
+    valid = conditioned & _inside(dst_uv, radius, height, width) & torch.isfinite(dst_uv).all(-1)
     dst_uv = torch.where(valid[:, None], dst_uv, dst_uv_init)
     zeros = torch.zeros_like(src_uv)
     weight = valid[:, None].to(zeros) + zeros
@@ -350,14 +441,10 @@ def lk_track_fb(
     num_iters: int = DEFAULT_NUM_ITERS,
     fb_sigma_px: float = DEFAULT_FB_SIGMA_PX,
     interpolation: Interpolation = "bicubic",
-    src_gradients: list[Tensor] | None = None,
-    dst_gradients: list[Tensor] | None = None,
+    padded: bool = False,
     backward_levels: int | None = None,
 ) -> LKTrack:
-    """Track forward with :func:`lk_track`, track the result back, and weight by the round-trip error.
-
-    The backward track starts from the mirrored initial flow, ``dst_uv - (dst_uv_init - src_uv)``, so that it gets
-    the same prior as the forward one.
+    """Track forward with :func:`lk_track`, then check the result with :func:`lk_check`.
 
     Args:
         src_pyramid: pyramid of the source frames.
@@ -370,8 +457,58 @@ def lk_track_fb(
         num_iters: Gauss-Newton iterations per level.
         fb_sigma_px: round-trip error (level-0 pixels) at which the confidence is ``exp(-1)``.
         interpolation: image sampling, see :func:`sample_image`.
-        src_gradients: :func:`with_gradients` of ``src_pyramid`` when precomputed.
-        dst_gradients: the same for ``dst_pyramid``.
+        padded: the pyramids are already :func:`pad_pyramid` of this ``radius``.
+        backward_levels: levels of the backward track, see :func:`lk_check`.
+
+    Returns:
+        The forward track with ``fb_error`` and the per-axis ``weight`` filled in.
+    """
+    if fb_sigma_px <= 0:
+        raise ValueError(f"fb_sigma_px must be positive, got {fb_sigma_px}")
+    if not padded:
+        same = dst_pyramid is src_pyramid
+        src_pyramid = pad_pyramid(src_pyramid, radius)
+        dst_pyramid = src_pyramid if same else pad_pyramid(dst_pyramid, radius)
+    forward = lk_track(src_pyramid, dst_pyramid, src_idx, dst_idx, src_uv, dst_uv_init, radius, num_iters,
+                       interpolation, True)
+    return lk_check(src_pyramid, dst_pyramid, src_idx, dst_idx, src_uv, dst_uv_init, forward, radius, num_iters,
+                    fb_sigma_px, interpolation, True, backward_levels)
+
+
+def lk_check(
+    src_pyramid: list[Tensor],
+    dst_pyramid: list[Tensor],
+    src_idx: Int[Tensor, " P"],
+    dst_idx: Int[Tensor, " P"],
+    src_uv: Float[Tensor, "P 2"],
+    dst_uv_init: Float[Tensor, "P 2"],
+    forward: LKTrack,
+    radius: int = 1,
+    num_iters: int = DEFAULT_NUM_ITERS,
+    fb_sigma_px: float = DEFAULT_FB_SIGMA_PX,
+    interpolation: Interpolation = "bicubic",
+    padded: bool = False,
+    backward_levels: int | None = None,
+) -> LKTrack:
+    """The forward-backward check of a forward track: track its result back, weight by the round-trip error.
+
+    The backward track starts from the mirrored initial flow, ``dst_uv - (dst_uv_init - src_uv)``, so that it gets
+    the same prior as the forward one. Separate from :func:`lk_track` so that a caller can check forward tracks made
+    in several dependent batches with one call.
+
+    Args:
+        src_pyramid: pyramid of the source frames.
+        dst_pyramid: pyramid of the target frames.
+        src_idx: source frame of each patch.
+        dst_idx: target frame of each patch.
+        src_uv: window centres in the source frame, level-0 pixels.
+        dst_uv_init: the initial target centres the forward track started from, level-0 pixels.
+        forward: the :func:`lk_track` result of these arguments.
+        radius: window half-size r.
+        num_iters: Gauss-Newton iterations per level.
+        fb_sigma_px: round-trip error (level-0 pixels) at which the confidence is ``exp(-1)``.
+        interpolation: image sampling, see :func:`sample_image`.
+        padded: the pyramids are already :func:`pad_pyramid` of this ``radius``.
         backward_levels: the backward track uses only the finest this many levels (None: all). It starts within the
             forward track's own correction of the source, which fewer levels can still bridge when that is small.
 
@@ -380,14 +517,14 @@ def lk_track_fb(
     """
     if fb_sigma_px <= 0:
         raise ValueError(f"fb_sigma_px must be positive, got {fb_sigma_px}")
-    options = (radius, num_iters, interpolation)
-    forward = lk_track(src_pyramid, dst_pyramid, src_idx, dst_idx, src_uv, dst_uv_init, *options, src_gradients,
-                       dst_gradients)
+    if not padded:
+        same = dst_pyramid is src_pyramid
+        src_pyramid = pad_pyramid(src_pyramid, radius)
+        dst_pyramid = src_pyramid if same else pad_pyramid(dst_pyramid, radius)
     back_init = forward.dst_uv - (dst_uv_init - src_uv)
     k = len(src_pyramid) if backward_levels is None else max(1, min(backward_levels, len(src_pyramid)))
-    backward = lk_track(dst_pyramid[:k], src_pyramid[:k], dst_idx, src_idx, forward.dst_uv, back_init, *options,
-                        None if dst_gradients is None else dst_gradients[:k],
-                        None if src_gradients is None else src_gradients[:k])
+    backward = lk_track(dst_pyramid[:k], src_pyramid[:k], dst_idx, src_idx, forward.dst_uv, back_init, radius,
+                        num_iters, interpolation, True)
     fb_error = (backward.dst_uv - src_uv).abs()
     valid = forward.valid & backward.valid
     weight = torch.exp(-(fb_error / fb_sigma_px).square()) * valid[:, None].to(fb_error)

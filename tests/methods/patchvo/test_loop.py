@@ -63,11 +63,15 @@ def test_unknown_operator_and_learned_without_model_raise() -> None:
 
 
 def test_lk_beats_the_trivial_trajectories_on_a_synthetic_room() -> None:
-    # test-split room 0 at 120x160, `fast`: LK 0.011 m (0.009-0.010 m without the two-view bootstrap) against
-    # 0.018 m (line) and 0.102 m (static) for seeds 0 and 1 (measured); the assertion leaves a 1.5x margin below the
-    # line
+    # test-split room 0 at 120x160, `fast`, patch draws 0-5: LK 0.009-0.013 m (median 0.010 m) against 0.018 m
+    # (line) and 0.102 m (static) (measured); single draws move by ~20 % with round-off-level changes in LK, so the
+    # assertion takes the median of three draws and leaves a 1.5x margin below the line
     seq = make_sequence("room", n_frames=40, seed=split_seed("test", 0), height=120, width=160)
-    res = run_patchvo(seq, "lk", "fast", seed=0)
     assert seq.world_from_cam is not None
-    cmp = compare_with_trivial(seq.world_from_cam, res.world_from_cam.double(), seq.timestamps, align="sim3")
-    assert cmp.estimate.ate.rmse < min(cmp.static.ate.rmse, cmp.line.ate.rmse) / 1.5
+    ates, cmp = [], None
+    for seed in range(3):
+        res = run_patchvo(seq, "lk", "fast", seed=seed)
+        cmp = compare_with_trivial(seq.world_from_cam, res.world_from_cam.double(), seq.timestamps, align="sim3")
+        ates.append(cmp.estimate.ate.rmse)
+    assert cmp is not None
+    assert sorted(ates)[1] < min(cmp.static.ate.rmse, cmp.line.ate.rmse) / 1.5

@@ -25,7 +25,18 @@ from torch import Tensor
 
 from vokit.geometry.lie import se3_act, se3_inverse
 from vokit.methods.patchvo.graph import PatchGraph
-from vokit.solvers.lk import Interpolation, LKTrack, image_pyramid, lk_track_fb, sample_channels, with_gradients
+from vokit.solvers.lk import (
+    Interpolation,
+    LKTemplate,
+    LKTrack,
+    image_pyramid,
+    lk_check,
+    lk_templates,
+    lk_track,
+    pad_pyramid,
+    sample_window,
+    window_padding,
+)
 
 LUMA = (0.299, 0.587, 0.114)
 
@@ -93,7 +104,8 @@ class LKOperator:
     """The classical operator: pyramidal LK with a forward-backward confidence (METHODS.md 4.4a).
 
     LK runs on the grey image at ``1 / lk_scale`` of the working resolution (2: half, 4: the patch grid itself)
-    with a ``(2 radius + 1)^2`` window of :func:`vokit.solvers.lk.lk_track_fb`; coordinates map between that grid
+    with a ``(2 radius + 1)^2`` window (:func:`vokit.solvers.lk.lk_track`, then its forward-backward check
+    :func:`vokit.solvers.lk.lk_check`); coordinates map between that grid
     and the 1/4-resolution patch grid by the exact pooling rule ``u' = (u + 0.5) s - 0.5``.
 
     Args:
@@ -136,13 +148,22 @@ class LKOperator:
         self.fb_levels = fb_levels
         self.tracked_edges = 0  # edges tracked so far (a cost counter for benchmarks)
 
-    def frame_payload(self, frame: PreparedFrame, patch_uv: Tensor | None = None) -> list[tuple[Tensor, Tensor]]:
-        """The grey pyramid at ``1 / lk_scale``, finest first: per level ``(image (H, W), its with_gradients)``."""
+    def frame_payload(self, frame: PreparedFrame,
+                      patch_uv: Tensor | None = None) -> tuple[list[Tensor], list[LKTemplate] | None]:
+        """The padded LK pyramid of the frame and the LK templates of its patches.
+
+        The grey pyramid at ``1 / lk_scale``, finest first, each level padded for LK (:func:`pad_pyramid`); the
+        templates (:func:`lk_templates`) serve every forward track of a patch.
+        """
         gray = (frame.image * torch.tensor(LUMA, dtype=frame.image.dtype)[:, None, None]).sum(0)
         if self.lk_scale > 1:
             gray = F.avg_pool2d(gray[None, None], self.lk_scale)[0, 0]
-        pyramid = image_pyramid(gray[None], self.num_levels)
-        return [(level[0], stack[0]) for level, stack in zip(pyramid, with_gradients(pyramid), strict=True)]
+        levels = pad_pyramid(image_pyramid(gray[None], self.num_levels), self.radius)
+        templates = None
+        if patch_uv is not None:
+            idx = torch.zeros(patch_uv.shape[0], dtype=torch.long)
+            templates = lk_templates(levels, idx, self._to_lk(patch_uv), self.radius, self.interpolation, padded=True)
+        return [level[0] for level in levels], templates
 
     def _to_lk(self, uv4: Tensor) -> Tensor:
         return (uv4 + 0.5) * (4 / self.lk_scale) - 0.5
@@ -150,26 +171,31 @@ class LKOperator:
     def _from_lk(self, uv: Tensor) -> Tensor:
         return (uv + 0.5) * (self.lk_scale / 4) - 0.5
 
-    def _track(self, graph: PatchGraph, pyramid: list[Tensor], stacks: list[Tensor], lo: int, src: Tensor,
-               dst: Tensor, patch: Tensor, start: Tensor) -> LKTrack:
-        """LK of the given edges from ``start`` (1/4-res px) in the pyramids of slots ``lo..``; 1/4-res px out."""
-        uv = self._to_lk(graph.patch_uv.reshape(-1, 2)[patch])
-        track = lk_track_fb(pyramid, pyramid, src - lo, dst - lo, uv, self._to_lk(start), radius=self.radius,
-                            num_iters=self.num_iters, fb_sigma_px=self.fb_sigma_px * 4 / self.lk_scale,
-                            interpolation=self.interpolation, src_gradients=stacks, dst_gradients=stacks,
-                            backward_levels=self.fb_levels)
-        weight = track.weight
+    def _forward(self, pyramid: list[Tensor], lo: int, src: Tensor, dst: Tensor, uv: Tensor, start: Tensor,
+                 templates: list[LKTemplate] | None) -> tuple[LKTrack, Tensor]:
+        """Forward LK of the given edges and the contrast factor of their confidence.
+
+        Coordinates in LK-resolution pixels, pyramids of slots ``lo..``; the factor is ones without ``ncc_sigma``.
+        """
+        track = lk_track(pyramid, pyramid, src - lo, dst - lo, uv, start, self.radius, self.num_iters,
+                         self.interpolation, padded=True, templates=templates)
+        factor = torch.ones_like(track.residual)
         if self.ncc_sigma > 0:
             # residual relative to the template's own contrast: a track stuck on the wrong spot of a textured
             # window leaves a residual comparable to that contrast, a correct one a small fraction of it
-            offsets = torch.arange(-self.radius, self.radius + 1, dtype=uv.dtype)
-            dv, du = torch.meshgrid(offsets, offsets, indexing="ij")
-            win = uv[:, None] + torch.stack([du, dv], -1).reshape(1, -1, 2)
-            contrast = sample_channels(stacks[0], src - lo, win, self.interpolation)[..., 0].std(dim=1)
-            ratio = track.residual / contrast.clamp_min(1e-4)
-            weight = weight * torch.exp(-(ratio / self.ncc_sigma).square())[:, None]
+            window = sample_window(pyramid[0], window_padding(self.radius), src - lo, uv, self.radius,
+                                   self.interpolation)
+            ratio = track.residual / window.flatten(1).std(dim=1).clamp_min(1e-4)
+            factor = torch.exp(-(ratio / self.ncc_sigma).square())
+        return track, factor
+
+    def _check(self, pyramid: list[Tensor], lo: int, src: Tensor, dst: Tensor, uv: Tensor, start: Tensor,
+               forward: LKTrack, factor: Tensor) -> LKTrack:
+        """The forward-backward check of forward tracks (LK-resolution pixels in), in 1/4-res pixels out."""
+        track = lk_check(pyramid, pyramid, src - lo, dst - lo, uv, start, forward, self.radius, self.num_iters,
+                         self.fb_sigma_px * 4 / self.lk_scale, self.interpolation, True, self.fb_levels)
         return LKTrack(self._from_lk(track.dst_uv), track.valid, track.residual, track.fb_error * self.lk_scale / 4,
-                       weight)
+                       track.weight * factor[:, None])
 
     def _chained_start(self, graph: PatchGraph, src: Tensor, dst: Tensor, patch: Tensor, coords: Tensor,
                        target: Tensor, weight: Tensor, redo: Tensor) -> "Callable[[Tensor], Tensor]":
@@ -221,15 +247,23 @@ class LKOperator:
         if bool(redo.any()):
             start = self._chained_start(graph, src_idx, dst_idx, patch_idx, coords, target, weight, redo)
             lo = int(torch.minimum(src_idx[redo].min(), dst_idx[redo].min()))
-            pyramid, stacks = ([torch.stack([graph.payload[s][lvl][part] for s in range(lo, graph.n)])
-                                for lvl in range(self.num_levels)] for part in (0, 1))
+            payloads = graph.payload[lo:]
+            pyramid = [torch.stack([p[0][lvl] for p in payloads]) for lvl in range(self.num_levels)]
+            templates = None
+            if all(p[1] is not None for p in payloads):  # the host slots' patch templates, patch-major
+                templates = [LKTemplate(*(torch.cat([getattr(p[1][lvl], f) for p in payloads])
+                                          for f in ("template", "descent", "conditioned")))
+                             for lvl in range(self.num_levels)]
             gaps = (dst_idx - src_idx).abs()
+            patch_uv = graph.patch_uv.reshape(-1, 2)
             for gap in torch.unique(gaps[redo]).tolist():
                 sel = torch.nonzero(redo & (gaps == gap)).squeeze(-1)
-                first = start(sel)
-                track = self._track(graph, pyramid, stacks, lo, src_idx[sel], dst_idx[sel], patch_idx[sel], first)
-                target[sel], weight[sel], init[sel] = track.dst_uv, track.weight, coords[sel]
-                residual[sel] = track.residual
+                uv, first = self._to_lk(patch_uv[patch_idx[sel]]), self._to_lk(start(sel))
+                own = None if templates is None else [t[patch_idx[sel] - lo * graph.M] for t in templates]
+                forward, factor = self._forward(pyramid, lo, src_idx[sel], dst_idx[sel], uv, first, own)
+                target[sel], init[sel], residual[sel] = self._from_lk(forward.dst_uv), coords[sel], forward.residual
+                # checked before the next gap's edges chain on these tracks
+                weight[sel] = self._check(pyramid, lo, src_idx[sel], dst_idx[sel], uv, first, forward, factor).weight
                 self.tracked_edges += int(sel.numel())
         target = torch.where(tracked[:, None], target, coords)
         weight = torch.where(tracked[:, None], weight, torch.zeros_like(weight))
