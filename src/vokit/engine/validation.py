@@ -39,6 +39,7 @@ def check_config(config: ExperimentConfig) -> None:
         ("loss.flow-smoothness-weight", loss.flow_smoothness_weight, lambda v: v >= 0, ">= 0"),
         ("loss.apportion-every", loss.apportion_every, lambda v: v >= 1, ">= 1"),
         ("loss.rigid-warmup", loss.rigid_warmup, lambda v: v >= 0, ">= 0"),
+        ("loss.flow-occlusion-start", loss.flow_occlusion_start, lambda v: v >= 0, ">= 0"),
         ("loss.structure-warmup-steps", loss.structure_warmup_steps, lambda v: v >= 0, ">= 0"),
         ("loss.apportion-history", loss.apportion_history, lambda v: v >= 1, ">= 1"),
         ("loss.balance-every", loss.balance_every, lambda v: v >= 1, ">= 1"),

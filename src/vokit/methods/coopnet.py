@@ -123,6 +123,7 @@ class CoopNetLossParams:
     rigid_warmup: int = 0
     flow_photometric: FlowPhotometric = "ssim_l1"
     flow_occlusion_mask: bool = False
+    flow_occlusion_start: int = 0
 
 
 def _last_conv_weight(module: nn.Module) -> Tensor:
@@ -162,7 +163,8 @@ def training_step(
         want_images: also return panels of the first clip (inverse depth, flow, motion mask, error maps).
         params: loss weights and switches (default :class:`CoopNetLossParams`). With ``flow_occlusion_mask`` the
             flow network also runs, without gradient, on the swapped pairs (source, target) for the backward flows
-            of the forward-backward occlusion check: one more flow forward pass per step, no backward pass.
+            of the forward-backward occlusion check: one more flow forward pass per step, no backward pass; from
+            step ``flow_occlusion_start`` on.
 
     Returns:
         The loss, its terms and the apportionment state as scalars, and optional panels.
@@ -177,7 +179,7 @@ def training_step(
     flows = model.flow_net(targets, source_images).flow.float()
     flows = flows.unflatten(0, (len(sources), -1)).transpose(0, 1)
     flows_backward = None
-    if params.flow_occlusion_mask:
+    if params.flow_occlusion_mask and step >= params.flow_occlusion_start:
         with torch.no_grad():
             backward = model.flow_net(source_images, targets).flow.float()
         flows_backward = backward.unflatten(0, (len(sources), -1)).transpose(0, 1)
@@ -306,6 +308,7 @@ class CoopNetSettings:
     rigid_warmup: int = 0
     flow_photometric: FlowPhotometric = "ssim_l1"
     flow_occlusion_mask: bool = False
+    flow_occlusion_start: int = 0
 
     def loss_params(self) -> CoopNetLossParams:
         """The loss part."""
@@ -315,7 +318,7 @@ class CoopNetSettings:
             use_ssim=self.use_ssim, consistency_two_way=self.consistency_two_way,
             use_apportionment=self.use_apportionment, apportion_every=self.apportion_every,
             rigid_warmup=self.rigid_warmup, flow_photometric=self.flow_photometric,
-            flow_occlusion_mask=self.flow_occlusion_mask,
+            flow_occlusion_mask=self.flow_occlusion_mask, flow_occlusion_start=self.flow_occlusion_start,
         )
 
 

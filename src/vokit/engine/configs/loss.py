@@ -60,6 +60,11 @@ class LossConfig:
     """CoopNet: leave forward-backward occluded pixels (UnFlow/UFlow test, plus pixels leaving the frame) out of the
     flow photometric term; costs one more flow-network forward pass per step (the swapped pairs, no gradient)."""
 
+    flow_occlusion_start: int = 0
+    """CoopNet: the first step at which ``flow_occlusion_mask`` applies; >= 0. An untrained flow network's forward
+    and backward flows disagree everywhere, and the test then marks almost every pixel occluded (measured: 70-100 %
+    of the pixels left out over the first 1,600 steps of a CPU run), which starves the flow term."""
+
     weighted_flow_loss: bool = False
     """patchvo (V2V, METHODS.md section 5.2): weight the flow loss by the BA's detached per-axis confidences."""
 
