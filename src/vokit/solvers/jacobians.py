@@ -153,11 +153,24 @@ def reproject_patch(
         min_z: depth-ratio guard; points with ``Z <= min_z`` land on the principal point.
 
     Returns:
-        ``pi(G_ij X_k)`` in destination pixels.
+        ``pi(G_ij X_k)`` in destination pixels (the ``uv`` of :func:`reproject_patch_with_jacobian`, without
+        computing its Jacobians).
     """
-    return reproject_patch_with_jacobian(
-        cam_from_world_src, cam_from_world_dst, patch_uv, inv_depth, intrinsics, min_z
-    ).uv
+    pts, _ = _transfer(cam_from_world_src, cam_from_world_dst, patch_uv, inv_depth, intrinsics)
+    inv_z, _ = guarded_inverse_depth(pts[..., 2], min_z)
+    fx, fy, cx, cy = intrinsics.unbind(-1)
+    return torch.stack(torch.broadcast_tensors(fx * (pts[..., 0] * inv_z) + cx, fy * (pts[..., 1] * inv_z) + cy),
+                       dim=-1)
+
+
+def _transfer(cam_from_world_src: Tensor, cam_from_world_dst: Tensor, patch_uv: Tensor, inv_depth: Tensor,
+              intrinsics: Tensor) -> tuple[Tensor, Tensor]:
+    """``X' = G_ij X_k`` without its homogeneous coordinate, and ``G_ij = T_j T_i^-1`` (``[t, q_xyzw]``)."""
+    dst_from_src = se3_compose(cam_from_world_dst, se3_inverse(cam_from_world_src))
+    mat = se3_to_matrix(dst_from_src)
+    rot, trans = mat[..., :3, :3], mat[..., :3, 3]
+    x_h = normalized_homogeneous(patch_uv, intrinsics)
+    return (rot @ x_h.unsqueeze(-1)).squeeze(-1) + trans * inv_depth.unsqueeze(-1), dst_from_src
 
 
 def reproject_patch_with_jacobian(
@@ -181,11 +194,7 @@ def reproject_patch_with_jacobian(
     Returns:
         The reprojection and its Jacobians for left perturbations of both poses.
     """
-    dst_from_src = se3_compose(cam_from_world_dst, se3_inverse(cam_from_world_src))
-    mat = se3_to_matrix(dst_from_src)
-    rot, trans = mat[..., :3, :3], mat[..., :3, 3]
-    x_h = normalized_homogeneous(patch_uv, intrinsics)
-    pts = (rot @ x_h.unsqueeze(-1)).squeeze(-1) + trans * inv_depth.unsqueeze(-1)
-    uv, valid, J_dst, J_d = projection_jacobians(pts, inv_depth, trans, intrinsics, min_z)
+    pts, dst_from_src = _transfer(cam_from_world_src, cam_from_world_dst, patch_uv, inv_depth, intrinsics)
+    uv, valid, J_dst, J_d = projection_jacobians(pts, inv_depth, dst_from_src[..., :3], intrinsics, min_z)
     J_src = -J_dst @ se3_adjoint(dst_from_src)
     return PatchReprojection(uv=uv, valid=valid, J_uv_xi_src=J_src, J_uv_xi_dst=J_dst, J_uv_invdepth=J_d)
