@@ -374,6 +374,7 @@ def lk_track(
     interpolation: Interpolation = "bicubic",
     padded: bool = False,
     templates: list[LKTemplate] | None = None,
+    with_residual: bool = True,
 ) -> LKTrack:
     """Track each source window into its target frame, coarse to fine (forward only).
 
@@ -391,6 +392,7 @@ def lk_track(
             the same frames pad once); otherwise they are padded here.
         templates: :func:`lk_templates` of these source windows when precomputed (the source pyramid is then
             not read).
+        with_residual: compute the final RMS residual (one more sampling of every window; zeros when False).
 
     Returns:
         The refined target centres with validity and residual; ``fb_error`` is zero and ``weight`` is ``valid``.
@@ -417,7 +419,7 @@ def lk_track(
     residual = src_uv.new_zeros(src_uv.shape[0])
     for level in range(top, -1, -1):
         dst_uv, res = _track_level(templates[level], dst_pyramid[level], pad, dst_idx, dst_uv, radius, num_iters,
-                                   interpolation, level == 0)
+                                   interpolation, with_residual and level == 0)
         residual = residual if res is None else res
         conditioned = conditioned & templates[level].conditioned
         if level > 0:
@@ -524,7 +526,7 @@ def lk_check(
     back_init = forward.dst_uv - (dst_uv_init - src_uv)
     k = len(src_pyramid) if backward_levels is None else max(1, min(backward_levels, len(src_pyramid)))
     backward = lk_track(dst_pyramid[:k], src_pyramid[:k], dst_idx, src_idx, forward.dst_uv, back_init, radius,
-                        num_iters, interpolation, True)
+                        num_iters, interpolation, True, with_residual=False)
     fb_error = (backward.dst_uv - src_uv).abs()
     valid = forward.valid & backward.valid
     weight = torch.exp(-(fb_error / fb_sigma_px).square()) * valid[:, None].to(fb_error)
