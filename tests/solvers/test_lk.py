@@ -167,14 +167,13 @@ def _window_positions(centre: torch.Tensor, half: int) -> torch.Tensor:
 def test_sample_window_equals_sampling_each_position(gen, interpolation):
     images = torch.rand(3, 20, 24, generator=gen, dtype=torch.float64)
     half = 2
-    padded = pad_pyramid([images], half - 1)[0]
-    pad = window_padding(half - 1)
-    # windows inside the image: any centre; bilinear also for windows crossing the border (replicated border ==
-    # clamped coordinates), bicubic only inside (its taps read the replicated border, sample_image clamps the point)
+    padded = pad_pyramid([images], half)[0]
+    pad = window_padding(half)
+    # windows inside the image: any centre; bilinear also for centres anywhere (replicated border == clamped
+    # coordinates), bicubic only inside (its taps read the replicated border, sample_image clamps the point first)
     inside = torch.rand(40, 2, generator=gen, dtype=torch.float64) * torch.tensor([24.0 - 7, 20.0 - 7]) + 3
-    # centres in [-1, W] x [-1, H]
-    crossing = torch.rand(40, 2, generator=gen, dtype=torch.float64) * torch.tensor([25.0, 21.0]) - 1
-    for centre in (inside, crossing) if interpolation == "bilinear" else (inside,):
+    anywhere = torch.rand(40, 2, generator=gen, dtype=torch.float64) * torch.tensor([44.0, 40.0]) - 10
+    for centre in (inside, anywhere) if interpolation == "bilinear" else (inside,):
         idx = torch.randint(0, 3, (centre.shape[0],), generator=gen)
         out = sample_window(padded, pad, idx, centre, half, interpolation)
         ref = sample_image(images, idx, _window_positions(centre, half), interpolation)
@@ -182,9 +181,21 @@ def test_sample_window_equals_sampling_each_position(gen, interpolation):
         torch.testing.assert_close(out.flatten(1), ref, rtol=0, atol=1e-12)
 
 
+def test_padded_levels_carry_the_clamped_gradient_image(gen):
+    image = torch.rand(2, 9, 11, generator=gen, dtype=torch.float64)
+    level = pad_pyramid([image], 1)[0]
+    pad = window_padding(1)
+    assert level.shape == (2, 9 + 2 * pad, 11 + 2 * pad, 3)
+    inner = level[:, pad:-pad, pad:-pad]
+    torch.testing.assert_close(inner[..., 0], image, rtol=0, atol=0)
+    torch.testing.assert_close(inner[:, :, 1:-1, 1], 0.5 * (image[:, :, 2:] - image[:, :, :-2]), rtol=0, atol=1e-15)
+    torch.testing.assert_close(inner[:, :, 0, 1], 0.5 * (image[:, :, 1] - image[:, :, 0]), rtol=0, atol=1e-15)
+    torch.testing.assert_close(level[:, :, 0], level[:, :, pad], rtol=0, atol=0)  # replicated outwards
+
+
 def test_sample_window_needs_its_padding():
     with pytest.raises(ValueError, match="padding"):
-        sample_window(torch.zeros(1, 10, 10), 2, torch.zeros(1, dtype=torch.long), torch.zeros(1, 2), 1)
+        sample_window(torch.zeros(1, 10, 10, 3), 2, torch.zeros(1, dtype=torch.long), torch.zeros(1, 2), 1)
 
 
 @pytest.mark.parametrize("interpolation", ["bilinear", "bicubic"])

@@ -159,52 +159,64 @@ def sample_image(
     return out
 
 
-def pad_pyramid(pyramid: list[Tensor], radius: int) -> list[Float[Tensor, "N Hp Wp"]]:
-    """Replicate-pad every level by :func:`window_padding` pixels, the form :func:`lk_track` samples from.
+def pad_pyramid(pyramid: list[Tensor], radius: int) -> list[Float[Tensor, "N Hp Wp 3"]]:
+    """Every level as :func:`lk_track` samples it: intensity and gradients, replicate-padded, channels last.
 
-    Padding once per frame (instead of clamping every sample) lets a window be read as one gather of a block of
-    pixels; replicated borders give exactly the values of clamped coordinates.
+    The channels are the intensity and its central-difference gradients ``dI/du``, ``dI/dv`` (computed on the
+    replicate-padded image, as the sampled gradient image of a clamped image). Padding every channel by
+    :func:`window_padding` pixels once per frame lets a window be read as one gather of a block of pixels.
 
     Args:
         pyramid: :func:`image_pyramid` levels ``(N, H, W)``.
         radius: the LK window half-size the levels will be tracked with.
 
     Returns:
-        The levels, ``(N, H + 2 pad, W + 2 pad)``.
+        The levels, ``(N, H + 2 pad, W + 2 pad, 3)``.
     """
     pad = window_padding(radius)
-    return [F.pad(level[:, None], (pad, pad, pad, pad), mode="replicate")[:, 0] for level in pyramid]
+    out = []
+    for level in pyramid:
+        channels = torch.stack([level, *_gradients(level)], dim=1)
+        out.append(F.pad(channels, (pad, pad, pad, pad), mode="replicate").permute(0, 2, 3, 1).contiguous())
+    return out
+
+
+def _gradients(image: Tensor) -> tuple[Tensor, Tensor]:
+    padded = F.pad(image[:, None], (1, 1, 1, 1), mode="replicate")[:, 0]
+    grad_u = 0.5 * (padded[:, 1:-1, 2:] - padded[:, 1:-1, :-2])
+    grad_v = 0.5 * (padded[:, 2:, 1:-1] - padded[:, :-2, 1:-1])
+    return grad_u, grad_v
 
 
 def window_padding(radius: int) -> int:
-    """Padding LK's levels need: :func:`sample_window` of half-size ``radius + 1`` with bicubic taps.
+    """Padding of :func:`pad_pyramid` for LK windows of half-size ``radius``.
 
-    The template window carries a one-pixel border for its central differences; centres are clamped to
-    ``[-1, W] x [-1, H]``.
+    Window centres are clamped to ``[-r, W - 1 + r] x [-r, H - 1 + r]``, beyond which every sample of a window reads
+    the border (as a clamped coordinate does); the block a bicubic window reads then stays within ``2 r + 2``.
     """
-    return radius + 4
+    return 2 * radius + 2
 
 
 def sample_window(
-    padded: Float[Tensor, "N Hp Wp"],
+    padded: Float[Tensor, "N Hp Wp 3"],
     pad: int,
     frame_idx: Int[Tensor, " P"],
     centre_uv: Float[Tensor, "P 2"],
     half: int,
     interpolation: Interpolation = "bicubic",
 ) -> Float[Tensor, "P K K"]:
-    """The ``K x K`` window (``K = 2 half + 1``) of samples at ``centre + (du, dv)`` for integer offsets.
+    """The intensity at ``centre + (du, dv)`` for the integer offsets of a ``K x K`` window, ``K = 2 half + 1``.
 
     Rows are v, columns u. The window is read from one gathered block of pixels: all samples share the centre's
     fractional position, so the interpolation is two separable passes with per-window weights.
 
-    Equals :func:`sample_image` at the same positions (coordinates clamped at the border) wherever the window lies
-    inside the image, and for bilinear sampling of any centre within ``[-1, W] x [-1, H]``; centres farther out are
-    clamped to that range first (such windows are invalid tracks), NaN centres read the corner.
+    Bilinear windows equal :func:`sample_image` at the same positions (coordinates clamped at the border) for any
+    centre; bicubic ones wherever the window lies inside the image (near the border its taps read the replicated
+    border where :func:`sample_image` clamps the point first). NaN centres read the corner.
 
     Args:
-        padded: images replicate-padded by ``pad`` on every side (:func:`pad_pyramid`).
-        pad: the padding, at least ``half + 3``.
+        padded: a :func:`pad_pyramid` level.
+        pad: its padding, at least ``window_padding(half)``.
         frame_idx: image of each window.
         centre_uv: window centres, pixels of the unpadded image.
         half: window half-size.
@@ -213,61 +225,68 @@ def sample_window(
     Returns:
         The samples.
     """
-    return _WindowReader(padded, pad, frame_idx, half, interpolation)(torch.nan_to_num(centre_uv, nan=-1.0))
+    reader = _WindowReader(padded, pad, frame_idx, half, interpolation)
+    return reader(torch.nan_to_num(centre_uv, nan=-float(half)))
 
 
 @functools.lru_cache(maxsize=64)
-def _reader_constants(height: int, width: int, row_stride: int, k: int, dtype: torch.dtype,
-                      device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
-    """Centre bounds ``[-1, W] x [-1, H]`` and the flat offsets of a ``k x k`` block (shared, never written)."""
-    lo = torch.full((2,), -1.0, dtype=dtype, device=device)
-    hi = torch.tensor([float(width), float(height)], dtype=dtype, device=device)
+def _reader_constants(height: int, width: int, row_stride: int, k: int, half: int, channels: int,
+                      dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+    """Centre bounds and the flat offsets of a ``k x k`` block of ``channels`` channels (shared, never written)."""
+    lo = torch.full((2,), -float(half), dtype=dtype, device=device)
+    hi = torch.tensor([width - 1.0 + half, height - 1.0 + half], dtype=dtype, device=device)
     offsets = torch.arange(k, device=device)
-    return lo, hi, (offsets[:, None] * row_stride + offsets[None, :]).reshape(-1)
+    pixels = (offsets[:, None] * row_stride + offsets[None, :]).reshape(-1, 1)
+    return lo, hi, (pixels * 3 + torch.arange(channels, device=device)).reshape(-1)
 
 
 class _WindowReader:
     """:func:`sample_window` for a fixed level, frame set and window size, its index arithmetic done once.
 
-    LK reads the same windows' neighbourhoods at every iteration. Centres must be finite.
+    LK reads the same windows' neighbourhoods at every iteration. ``channels`` 1 reads the intensity, 3 also the
+    gradients (``(P, K, K, 3)``). Centres must be finite.
     """
 
-    def __init__(self, padded: Tensor, pad: int, frame_idx: Tensor, half: int, interpolation: Interpolation):
-        if pad < half + 3:
-            raise ValueError(f"padding {pad} is too small for windows of half-size {half} (needs {half + 3})")
+    def __init__(self, padded: Tensor, pad: int, frame_idx: Tensor, half: int, interpolation: Interpolation,
+                 channels: int = 1):
+        if pad < window_padding(half):
+            raise ValueError(f"padding {pad} is too small for windows of half-size {half} "
+                             f"(needs {window_padding(half)})")
         if interpolation not in ("bilinear", "bicubic"):
             raise ValueError(f"interpolation must be 'bicubic' or 'bilinear', got {interpolation!r}")
-        _, hp, wp = padded.shape
+        _, hp, wp, _ = padded.shape
         self.flat = padded.reshape(-1)
         self.bilinear = interpolation == "bilinear"
+        self.channels = channels
         self.n = 2 * half + 1
         self.k = self.n + (1 if self.bilinear else 3)
         first = pad - half - (0 if self.bilinear else 1)  # padded index of the block's first tap minus floor(u)
-        self.frame_base = frame_idx * (hp * wp) + first * (wp + 1)
-        self.row_stride = wp
-        self.lo, self.hi, self.table = _reader_constants(hp - 2 * pad, wp - 2 * pad, wp, self.k, padded.dtype,
-                                                         padded.device)
+        self.frame_base = (frame_idx * (hp * wp) + first * (wp + 1)) * 3
+        self.row_stride = wp * 3
+        self.lo, self.hi, self.table = _reader_constants(hp - 2 * pad, wp - 2 * pad, wp, self.k, half, channels,
+                                                         padded.dtype, padded.device)
 
     def __call__(self, centre_uv: Tensor) -> Tensor:
         uv = torch.clamp(centre_uv, min=self.lo, max=self.hi)
         uv0 = uv.floor()
         frac = uv - uv0
         ij = uv0.long()
-        base = self.frame_base + ij[:, 0] + ij[:, 1] * self.row_stride
+        base = self.frame_base + ij[:, 0] * 3 + ij[:, 1] * self.row_stride
         k, n = self.k, self.n
-        block = self.flat.index_select(0, (base[:, None] + self.table).view(-1)).view(-1, k, k)
-        fu, fv = frac[:, 0, None, None], frac[:, 1, None, None]
+        block = self.flat.index_select(0, (base[:, None] + self.table).view(-1)).view(-1, k, k, self.channels)
+        fu, fv = frac[:, 0, None, None, None], frac[:, 1, None, None, None]
         if self.bilinear:
             rows = torch.lerp(block[:, :, :-1], block[:, :, 1:], fu)
-            return torch.lerp(rows[:, :-1], rows[:, 1:], fv)
-        w_u, w_v = _cubic_weights(fu), _cubic_weights(fv)
-        rows = w_u[0] * block[:, :, :n]
-        for t in range(1, 4):
-            rows = rows + w_u[t] * block[:, :, t:t + n]
-        out = w_v[0] * rows[:, :n]
-        for t in range(1, 4):
-            out = out + w_v[t] * rows[:, t:t + n]
-        return out
+            out = torch.lerp(rows[:, :-1], rows[:, 1:], fv)
+        else:
+            w_u, w_v = _cubic_weights(fu), _cubic_weights(fv)
+            rows = w_u[0] * block[:, :, :n]
+            for t in range(1, 4):
+                rows = rows + w_u[t] * block[:, :, t:t + n]
+            out = w_v[0] * rows[:, :n]
+            for t in range(1, 4):
+                out = out + w_v[t] * rows[:, t:t + n]
+        return out[..., 0] if self.channels == 1 else out
 
 
 def _inside(uv: Tensor, radius: int, height: int, width: int) -> Tensor:
@@ -296,18 +315,15 @@ class LKTemplate:
 
 def _template(src: Tensor, pad: int, src_idx: Tensor, src_uv: Tensor, radius: int,
               interpolation: Interpolation) -> LKTemplate:
-    block = _WindowReader(src, pad, src_idx, radius + 1, interpolation)(src_uv)
-    template = block[:, 1:-1, 1:-1].flatten(1)
-    # central differences of the interpolated block: the interpolated central-difference gradient image
-    grad_u = 0.5 * (block[:, 1:-1, 2:] - block[:, 1:-1, :-2]).flatten(1)
-    grad_v = 0.5 * (block[:, 2:, 1:-1] - block[:, :-2, 1:-1]).flatten(1)
+    window = _WindowReader(src, pad, src_idx, radius, interpolation, channels=3)(src_uv).flatten(1, 2)
+    template, grad_u, grad_v = window.unbind(-1)
     h_uu, h_uv, h_vv = (grad_u * grad_u).sum(1), (grad_u * grad_v).sum(1), (grad_v * grad_v).sum(1)
     det = h_uu * h_vv - h_uv * h_uv
     conditioned = det > MIN_HESSIAN_DET
     inv_det = torch.where(conditioned, 1.0 / det.clamp(min=MIN_HESSIAN_DET), torch.zeros_like(det))
     descent = torch.stack([h_vv[:, None] * grad_u - h_uv[:, None] * grad_v,
                            h_uu[:, None] * grad_v - h_uv[:, None] * grad_u], dim=1) * inv_det[:, None, None]
-    return LKTemplate(template, descent, conditioned)
+    return LKTemplate(template.contiguous(), descent, conditioned)
 
 
 def lk_templates(
@@ -414,7 +430,7 @@ def lk_track(
         templates = lk_templates(src_pyramid, src_idx, src_uv, radius, interpolation, padded=True)
     elif len(templates) != len(src_pyramid):
         raise ValueError(f"{len(templates)} template levels for a pyramid of {len(src_pyramid)}")
-    dst_uv = to_level(torch.nan_to_num(dst_uv_init, nan=-1.0), top)
+    dst_uv = to_level(torch.nan_to_num(dst_uv_init, nan=-float(radius)), top)
     conditioned = torch.ones_like(src_idx, dtype=torch.bool)
     residual = src_uv.new_zeros(src_uv.shape[0])
     for level in range(top, -1, -1):
@@ -424,7 +440,7 @@ def lk_track(
         conditioned = conditioned & templates[level].conditioned
         if level > 0:
             dst_uv = to_level(from_level(dst_uv, level), level - 1)
-    height, width = (size - 2 * pad for size in dst_pyramid[0].shape[1:])
+    height, width = (size - 2 * pad for size in dst_pyramid[0].shape[1:3])
     valid = conditioned & _inside(dst_uv, radius, height, width) & torch.isfinite(dst_uv).all(-1)
     dst_uv = torch.where(valid[:, None], dst_uv, dst_uv_init)
     zeros = torch.zeros_like(src_uv)
