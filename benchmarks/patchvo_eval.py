@@ -8,7 +8,8 @@ Every sequence runs ``--draws`` times with different patch draws (seeds 0..draws
 Sim(3) ATE (translation RMSE, metres, and rotation RMSE after the same alignment, degrees) with the min-max spread,
 beside the static camera and the constant-velocity line (:func:`vokit.metrics.trivial.compare_with_trivial`) and,
 where given with ``--baseline NAME=ATE``, other methods' numbers. Synthetic sequences come from
-``split_seed("test", i)`` of the street and room scenes. Frames without ground truth are dropped from scoring
+``split_seed("test", i)`` of the street and room scenes (``--scenes`` also takes clutter and domains such as
+``street-highway``). Frames without ground truth are dropped from scoring
 (the run still uses them).
 """
 
@@ -82,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--preset", default="default")
     p.add_argument("--draws", type=int, default=5)
     p.add_argument("--synthetic", type=int, default=3, help="test-split sequences per scene (0: none)")
-    p.add_argument("--scenes", nargs="+", default=["street", "room"])
+    p.add_argument("--scenes", nargs="+", default=["street", "room"],
+                   help="scenes or domains of the synthetic world (street, room, clutter, street-highway, ...)")
     p.add_argument("--frames", type=int, default=80, help="frames per synthetic sequence")
     p.add_argument("--size", type=int, nargs=2, default=[240, 320], metavar=("H", "W"))
     p.add_argument("--cache", default=None, help="folder for rendered synthetic frames")
@@ -102,10 +104,11 @@ def main(argv: list[str] | None = None) -> int:
 
         model = load_checkpoint(args.weights)[0].net.eval()
     seqs: list[Sequence] = []
-    for scene in args.scenes if args.synthetic else []:
+    for name in args.scenes if args.synthetic else []:
+        scene = name.split("-", 1)[0]  # "street" or a domain of it, e.g. "street-highway"
         for i in range(args.synthetic):
             seqs.append(make_sequence(scene, n_frames=args.frames, seed=split_seed("test", i), height=args.size[0],
-                                      width=args.size[1], cache_dir=args.cache))
+                                      width=args.size[1], cache_dir=args.cache, domain=name))
     for path in args.real:
         s = open_sequence(path)
         if args.max_frames:

@@ -65,7 +65,8 @@ def test_longer_sequences_extend_shorter_ones() -> None:
 
 @pytest.mark.parametrize("scene", ["street", "room"])
 def test_appearance_domains_keep_the_geometry(scene: str) -> None:
-    names = [n for n, d in DOMAINS.items() if d.scene == scene and d.camera_height_m is None]
+    names = [n for n, d in DOMAINS.items()
+             if d.scene == scene and d.camera_height_m is None and d.speed_scale == 1.0]
     assert len(names) >= 4
     base = SyntheticWorld(scene, n_frames=2, seed=3, height=H, width=W)
     f0 = base.frame(1)
@@ -85,6 +86,21 @@ def test_camera_height_domain_moves_the_camera_only_vertically() -> None:
     torch.testing.assert_close(offset, torch.tensor([0.0, -(2.6 - 1.65), 0.0], dtype=torch.float64).expand(4, 3))
     torch.testing.assert_close(high.world_from_cam, base.world_from_cam)
     assert not torch.equal(high.frame(0).depth, base.frame(0).depth)
+
+
+def test_highway_domain_drives_faster_through_the_same_town() -> None:
+    base = SyntheticWorld("street", n_frames=20, seed=4, height=H, width=W)
+    fast = SyntheticWorld("street", n_frames=20, seed=4, height=H, width=W, domain="street-highway")
+    step = (base.world_from_cam[1:, :3] - base.world_from_cam[:-1, :3]).norm(dim=-1)
+    fast_step = (fast.world_from_cam[1:, :3] - fast.world_from_cam[:-1, :3]).norm(dim=-1)
+    # 7-11 m/s against 2.5x that, at 10 frames/s (the start accelerates from the turn speed)
+    assert 0.4 < float(step.median()) < 1.2 and 1.5 < float(fast_step.median()) < 3.0
+    assert float(fast_step.median()) / float(step.median()) == pytest.approx(2.5, rel=0.1)
+    torch.testing.assert_close(fast.world_from_cam[0], base.world_from_cam[0])  # the same start
+    f = fast.frame(5)  # and a valid render with the usual ground truth
+    assert bool(torch.isfinite(f.depth).all()) and float(f.depth.max()) > 0
+    with pytest.raises(VokitError, match="speed_scale"):
+        Domain(name="street-stopped", scene="street", speed_scale=0.0)
 
 
 def test_domain_registry() -> None:

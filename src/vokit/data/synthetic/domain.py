@@ -1,9 +1,10 @@
 """Named domains of the synthetic world and the disjoint seed ranges of the train / val / test splits.
 
 A `Domain` bundles the switches that shift appearance (lighting, exposure, colour cast, texture family, night,
-fog, sensor noise) and one geometric switch (camera height). Appearance switches never change geometry: the
-scene layout, camera path and moving objects depend only on the scene name and the seed, so the same seed in
-``street`` and ``street-night`` has identical depth, poses, flow and motion masks.
+fog, sensor noise) and two geometric switches (camera height, and the street's driving speed). Appearance
+switches never change geometry: the scene layout, camera path and moving objects depend only on the scene name
+and the seed, so the same seed in ``street`` and ``street-night`` has identical depth, poses, flow and motion
+masks.
 """
 
 from dataclasses import dataclass, replace
@@ -38,6 +39,9 @@ class Domain:
         texture_family: palette and pattern family (street: ``urban``, ``desert``, ``modern``; room: ``home``,
             ``office``; clutter: ``clutter``).
         camera_height_m: camera height above the ground or floor, metres; None = the scene's default.
+        speed_scale: the street's driving speeds (cruise, turns, the lead car) times this (the street only; 1 =
+            7-11 m/s cruise at 10 frames/s, 0.7-1.1 m per frame). Changes the camera path, so the same seed drives
+            a longer route.
         noise_std: standard deviation of additive Gaussian sensor noise on the [0, 1] image (0 = none).
         exposure_drift: peak change of the natural log of a smooth per-frame exposure gain (auto-exposure
             changes, three sinusoids of 0.05-0.5 Hz; 0 = constant exposure).
@@ -65,6 +69,7 @@ class Domain:
     sky_horizon: tuple[float, float, float] = (0.75, 0.82, 0.9)
     texture_family: str = "urban"
     camera_height_m: float | None = None
+    speed_scale: float = 1.0
     noise_std: float = 0.0
     exposure_drift: float = 0.0
     vignetting: float = 0.0
@@ -73,8 +78,8 @@ class Domain:
     def __post_init__(self) -> None:
         if self.scene not in SCENES:
             raise VokitError(f"domain {self.name!r}: unknown scene {self.scene!r}, expected one of {SCENES}")
-        if self.exposure <= 0 or self.gamma <= 0:
-            raise VokitError(f"domain {self.name!r}: exposure and gamma must be positive")
+        if self.exposure <= 0 or self.gamma <= 0 or self.speed_scale <= 0:
+            raise VokitError(f"domain {self.name!r}: exposure, gamma and speed_scale must be positive")
         if not (0.0 <= self.vignetting < 1.0 and 0.0 <= self.motion_blur <= 1.0 and self.exposure_drift >= 0.0):
             raise VokitError(
                 f"domain {self.name!r}: vignetting must be in [0, 1), motion_blur in [0, 1] and exposure_drift >= 0"
@@ -148,6 +153,8 @@ DOMAINS: dict[str, Domain] = {
     ),
     "street-modern": replace(_STREET, name="street-modern", texture_family="modern"),
     "street-high": replace(_STREET, name="street-high", camera_height_m=2.6),
+    # 17.5-27.5 m/s (63-99 km/h), 1.75-2.75 m per frame: the fast forward motion of KITTI's highway drives
+    "street-highway": replace(_STREET, name="street-highway", speed_scale=2.5),
     "room": _ROOM,
     "room-dim": replace(_ROOM, name="room-dim", exposure=0.45, colour_cast=(1.15, 0.95, 0.7), ambient=0.15),
     "room-office": replace(_ROOM, name="room-office", texture_family="office", colour_cast=(0.95, 1.0, 1.08)),

@@ -496,7 +496,7 @@ def build_street(seed: int, n_frames: int, domain: Domain) -> Scene:
     Args:
         seed: scene seed (see `split_seed` for the split ranges).
         n_frames: number of frames of the sequence.
-        domain: appearance switches; only ``texture_family`` and ``camera_height_m`` matter here.
+        domain: appearance switches; only ``texture_family``, ``camera_height_m`` and ``speed_scale`` matter here.
 
     Returns:
         The `Scene`.
@@ -504,13 +504,13 @@ def build_street(seed: int, n_frames: int, domain: Domain) -> Scene:
     rng = np.random.default_rng([seed, 1])
     block = round(float(rng.uniform(50.0, 70.0)), 1)
     sidewalk = float(rng.uniform(2.8, 4.0))
-    cruise = float(rng.uniform(7.0, 11.0))
+    cruise = float(rng.uniform(7.0, 11.0)) * domain.speed_scale
     lead_gap, lead_speed = float(rng.uniform(12.0, 20.0)), cruise * float(rng.uniform(1.0, 1.1))
     rh = LANE_M + PARKING_M
     ground = StreetGround(block, rh, sidewalk, LANE_M, block / 3, rh - 0.6, 5.95, (M_ASPHALT, M_SIDEWALK, M_GROUND))
     times = np.arange(n_frames + 1) / FPS
     nodes, headings, turns = _route(rng, block, cruise * times[-1] + block)
-    route, speed = _dense_route(nodes, turns, block, cruise, 4.0)
+    route, speed = _dense_route(nodes, turns, block, cruise, 4.0 * domain.speed_scale)
     height = DEFAULT_HEIGHT_M if domain.camera_height_m is None else domain.camera_height_m
     scene_from_cam = follow_route(np.random.default_rng([seed, 3]), route, speed, times, height, block / 2)
     cam_xz = scene_from_cam[:, [0, 2], 3]
