@@ -78,6 +78,7 @@ def test_bench_vo_writes_table_and_json(tmp_path, capsys):
     data = json.loads((out / "vo.json").read_text())
     (row,) = data["rows"]
     assert row["operator"] == "lk" and row["fps"] > 0 and row["ms_per_frame"]["operator"] > 0
+    assert "fps_after_init" in row and "initialised_after" in row  # None when no frame followed initialisation
     assert "| 48x64 | fast | lk |" in (out / "vo.md").read_text()
     assert "frames/s" not in capsys.readouterr().err
 

@@ -52,6 +52,11 @@ def test_lk_operator_runs_end_to_end_and_is_deterministic() -> None:
     assert a.world_from_cam.shape == (16, 7) and bool(torch.isfinite(a.world_from_cam).all())
     torch.testing.assert_close(a.world_from_cam, b.world_from_cam)
     assert set(a.timings_s) >= {"prepare", "patchify", "operator", "ba", "graph"}
+    assert a.initialised_after is not None
+    frames, seconds = a.initialised_after
+    assert 2 <= frames <= 16 and 0 < seconds <= a.wall_s
+    steady = a.frames_per_second_after_init
+    assert (steady is None) == (frames == 16) and (steady is None or steady > 0)
 
 
 def test_unknown_operator_and_learned_without_model_raise() -> None:

@@ -75,7 +75,8 @@ def run_patchvo(
     vo = PatchVO(op, cfg, gen)
     start = time.perf_counter()
     load_s = 0.0
-    for i in indices:
+    initialised_after = None
+    for count, i in enumerate(indices, start=1):
         t0 = time.perf_counter()
         if needs_gt:
             f = sequence[i]
@@ -87,11 +88,13 @@ def run_patchvo(
         prepared = prepare_frame(image, sequence.intrinsics[i], size, depth, pose)
         vo.timings["prepare"] += time.perf_counter() - t0
         vo(prepared, float(sequence.timestamps[i]))
+        if initialised_after is None and vo.initialized:
+            initialised_after = (count, time.perf_counter() - start - load_s)
     result = vo.finish()
     wall = time.perf_counter() - start - load_s
     timings = {**result.timings_s, "load": load_s}
     stamps = sequence.timestamps[indices].clone()
-    return replace(result, timestamps=stamps, timings_s=timings, wall_s=wall)
+    return replace(result, timestamps=stamps, timings_s=timings, wall_s=wall, initialised_after=initialised_after)
 
 
 __all__ = ["OPERATORS", "make_operator", "run_patchvo"]

@@ -128,6 +128,8 @@ class PatchVOResult:
         working_size: ``(H, W)`` the frames were processed at.
         timings_s: seconds spent per stage (``prepare``, ``patchify``, ``operator``, ``ba``, ``graph``).
         wall_s: total wall time of the loop, seconds.
+        initialised_after: ``(frames, seconds)``: input frames and loop wall time up to the end of the
+            initialisation (the one-off cost: bootstrap and 12 update calls); None when it never ran before the end.
     """
 
     world_from_cam: Float[Tensor, "N 7"]
@@ -139,11 +141,23 @@ class PatchVOResult:
     working_size: tuple[int, int]
     timings_s: dict[str, float] = field(default_factory=dict)
     wall_s: float = 0.0
+    initialised_after: tuple[int, float] | None = None
 
     @property
     def frames_per_second(self) -> float:
         """Input frames per wall-clock second."""
         return self.world_from_cam.shape[0] / max(self.wall_s, 1e-9)
+
+    @property
+    def frames_per_second_after_init(self) -> float | None:
+        """Input frames per wall-clock second after the initialisation (the rate on a long video).
+
+        None when no frame came after it.
+        """
+        if self.initialised_after is None or self.world_from_cam.shape[0] <= self.initialised_after[0]:
+            return None
+        frames, seconds = self.initialised_after
+        return (self.world_from_cam.shape[0] - frames) / max(self.wall_s - seconds, 1e-9)
 
 
 class PatchVO:
