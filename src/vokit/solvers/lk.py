@@ -19,6 +19,11 @@ image or whose Hessian is singular get ``w = 0``.
 
 All operations are batched over patches (each with its own source and target frame); only levels and iterations
 loop. Sampling clamps at the image border; a patch is ``valid`` only while its window lies inside the image.
+
+Cost: levels are stored once per frame as intensity and gradients, replicate-padded (:func:`pad_pyramid`), and a
+window is read as one gathered block with separable interpolation (:func:`sample_window`: all samples of a window
+share the centre's fractional position). The target-independent half of a track (:class:`LKTemplate`) can be
+computed once per source window (:func:`lk_templates`) and reused for every target frame.
 """
 
 import functools
