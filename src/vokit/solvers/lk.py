@@ -193,6 +193,13 @@ def _gradients(image: Tensor) -> tuple[Tensor, Tensor]:
     return grad_u, grad_v
 
 
+def _pad_pair(src_pyramid: list[Tensor], dst_pyramid: list[Tensor],
+              radius: int) -> tuple[list[Tensor], list[Tensor]]:
+    """:func:`pad_pyramid` of both pyramids, padding once when they are the same list."""
+    padded = pad_pyramid(src_pyramid, radius)
+    return padded, padded if dst_pyramid is src_pyramid else pad_pyramid(dst_pyramid, radius)
+
+
 def window_padding(radius: int) -> int:
     """Padding of :func:`pad_pyramid` for LK windows of half-size ``radius``.
 
@@ -427,9 +434,7 @@ def lk_track(
         )
     pad = window_padding(radius)
     if not padded:
-        same = dst_pyramid is src_pyramid
-        src_pyramid = pad_pyramid(src_pyramid, radius)
-        dst_pyramid = src_pyramid if same else pad_pyramid(dst_pyramid, radius)
+        src_pyramid, dst_pyramid = _pad_pair(src_pyramid, dst_pyramid, radius)
     top = len(src_pyramid) - 1
     if templates is None:
         templates = lk_templates(src_pyramid, src_idx, src_uv, radius, interpolation, padded=True)
@@ -489,9 +494,7 @@ def lk_track_fb(
     if fb_sigma_px <= 0:
         raise ValueError(f"fb_sigma_px must be positive, got {fb_sigma_px}")
     if not padded:
-        same = dst_pyramid is src_pyramid
-        src_pyramid = pad_pyramid(src_pyramid, radius)
-        dst_pyramid = src_pyramid if same else pad_pyramid(dst_pyramid, radius)
+        src_pyramid, dst_pyramid = _pad_pair(src_pyramid, dst_pyramid, radius)
     forward = lk_track(src_pyramid, dst_pyramid, src_idx, dst_idx, src_uv, dst_uv_init, radius, num_iters,
                        interpolation, True)
     return lk_check(src_pyramid, dst_pyramid, src_idx, dst_idx, src_uv, dst_uv_init, forward, radius, num_iters,
@@ -541,9 +544,7 @@ def lk_check(
     if fb_sigma_px <= 0:
         raise ValueError(f"fb_sigma_px must be positive, got {fb_sigma_px}")
     if not padded:
-        same = dst_pyramid is src_pyramid
-        src_pyramid = pad_pyramid(src_pyramid, radius)
-        dst_pyramid = src_pyramid if same else pad_pyramid(dst_pyramid, radius)
+        src_pyramid, dst_pyramid = _pad_pair(src_pyramid, dst_pyramid, radius)
     back_init = forward.dst_uv - (dst_uv_init - src_uv)
     k = len(src_pyramid) if backward_levels is None else max(1, min(backward_levels, len(src_pyramid)))
     backward = lk_track(dst_pyramid[:k], src_pyramid[:k], dst_idx, src_idx, forward.dst_uv, back_init, radius,

@@ -183,9 +183,12 @@ class LKOperator:
         if self.ncc_sigma > 0:
             # residual relative to the template's own contrast: a track stuck on the wrong spot of a textured
             # window leaves a residual comparable to that contrast, a correct one a small fraction of it
-            window = sample_window(pyramid[0], window_padding(self.radius), src - lo, uv, self.radius,
-                                   self.interpolation)
-            ratio = track.residual / window.flatten(1).std(dim=1).clamp_min(1e-4)
+            if templates is not None:  # the finest level's template is that window, already read
+                window = templates[0].template
+            else:
+                window = sample_window(pyramid[0], window_padding(self.radius), src - lo, uv, self.radius,
+                                       self.interpolation).flatten(1)
+            ratio = track.residual / window.std(dim=1).clamp_min(1e-4)
             factor = torch.exp(-(ratio / self.ncc_sigma).square())
         return track, factor
 
