@@ -328,7 +328,11 @@ class LKTemplate:
 def _template(src: Tensor, pad: int, src_idx: Tensor, src_uv: Tensor, radius: int,
               interpolation: Interpolation) -> LKTemplate:
     window = _WindowReader(src, pad, src_idx, radius, interpolation, channels=3)(src_uv).flatten(1, 2)
-    template, grad_u, grad_v = window.unbind(-1)
+    return _descent(*window.unbind(-1))
+
+
+def _descent(template: Tensor, grad_u: Tensor, grad_v: Tensor) -> LKTemplate:
+    """The :class:`LKTemplate` of window samples ``(P, K)`` and their gradients."""
     h_uu, h_uv, h_vv = (grad_u * grad_u).sum(1), (grad_u * grad_v).sum(1), (grad_v * grad_v).sum(1)
     det = h_uu * h_vv - h_uv * h_uv
     conditioned = det > MIN_HESSIAN_DET
@@ -338,6 +342,60 @@ def _template(src: Tensor, pad: int, src_idx: Tensor, src_uv: Tensor, radius: in
     return LKTemplate(template.contiguous(), descent, conditioned)
 
 
+@functools.lru_cache(maxsize=16)
+def _tap_offsets(row_stride: int, device: torch.device) -> Tensor:
+    """Flat offsets of the 2 x 2 taps x 3 channels of a bilinear sample in a channels-last level (never written)."""
+    pixels = torch.tensor([0, 1, row_stride, row_stride + 1], device=device) * 3
+    return (pixels[:, None] + torch.arange(3, device=device)).view(-1)
+
+
+def _sample_points(padded: Tensor, pad: int, frame_idx: Tensor, uv: Tensor) -> Tensor:
+    """Bilinear samples ``(P, K, 3)`` of a :func:`pad_pyramid` level at arbitrary positions.
+
+    ``uv`` ``(P, K, 2)`` in unpadded pixels, each clamped to the padded area; the four taps of all channels in one
+    gather.
+    """
+    _, hp, wp, _ = padded.shape
+    u = (uv[..., 0] + pad).clamp(0, wp - 1)
+    v = (uv[..., 1] + pad).clamp(0, hp - 1)
+    u0 = u.floor().clamp(max=wp - 2)
+    v0 = v.floor().clamp(max=hp - 2)
+    base = ((frame_idx[:, None] * hp + v0.long()) * wp + u0.long()) * 3
+    index = (base[..., None] + _tap_offsets(wp, uv.device)).view(-1)
+    taps = padded.reshape(-1).index_select(0, index).view(*u.shape, 2, 2, 3)
+    rows = torch.lerp(taps[..., 0, :], taps[..., 1, :], (u - u0)[..., None, None])  # (P, K, 2 rows, 3)
+    return torch.lerp(rows[..., 0, :], rows[..., 1, :], (v - v0)[..., None])
+
+
+@functools.lru_cache(maxsize=16)
+def _window_offsets(radius: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """``(K, 2)`` integer offsets ``(du, dv)`` of a window, row-major (never written)."""
+    offsets = torch.arange(-radius, radius + 1, dtype=dtype, device=device)
+    return torch.stack(torch.meshgrid(offsets, offsets, indexing="ij")[::-1], dim=-1).reshape(-1, 2)
+
+
+def _scaled_template(src: Tensor, pad: int, src_idx: Tensor, src_uv: Tensor, radius: int,
+                     scale: Tensor) -> LKTemplate:
+    """:func:`_template` of the source pattern magnified by ``scale`` (bilinear): samples ``src_uv + o / scale``."""
+    grid = _window_offsets(radius, src_uv.dtype, src_uv.device)
+    window = _sample_points(src, pad, src_idx, src_uv[:, None] + grid[None] / scale[:, None, None])
+    return _descent(window[..., 0], window[..., 1] / scale[:, None], window[..., 2] / scale[:, None])
+
+
+def _empty_like(template: LKTemplate, count: int) -> LKTemplate:
+    """Uninitialised templates of ``count`` windows, shaped like ``template``'s."""
+    return LKTemplate(template.template.new_empty((count, *template.template.shape[1:])),
+                      template.descent.new_empty((count, *template.descent.shape[1:])),
+                      template.conditioned.new_empty((count,)))
+
+
+def _merge(base: LKTemplate, rows: Tensor, replacement: LKTemplate) -> LKTemplate:
+    """``base`` with the given rows replaced."""
+    return LKTemplate(base.template.index_copy(0, rows, replacement.template),
+                      base.descent.index_copy(0, rows, replacement.descent),
+                      base.conditioned.index_copy(0, rows, replacement.conditioned))
+
+
 def lk_templates(
     src_pyramid: list[Tensor],
     src_idx: Int[Tensor, " P"],
@@ -345,6 +403,7 @@ def lk_templates(
     radius: int = 1,
     interpolation: Interpolation = "bicubic",
     padded: bool = False,
+    scale: Float[Tensor, " P"] | None = None,
 ) -> list[LKTemplate]:
     """The per-level source terms of :func:`lk_track` (finest level first), for windows tracked many times.
 
@@ -358,6 +417,11 @@ def lk_templates(
         radius: window half-size r.
         interpolation: image sampling.
         padded: the pyramid is already :func:`pad_pyramid` of this ``radius``.
+        scale: optional magnification of each source pattern in its target (target size over source size; > 1
+            when the surface comes closer). The template then samples the source at ``centre + o / scale``
+            (bilinear, whatever ``interpolation``) with its gradients scaled to match, so that LK's translation
+            search compares like with like under forward motion (a fixed, predicted warp; only the translation is
+            estimated) [vokit]. Windows whose scale is exactly 1 get the plain template.
 
     Returns:
         One :class:`LKTemplate` per level.
@@ -365,8 +429,17 @@ def lk_templates(
     if not padded:
         src_pyramid = pad_pyramid(src_pyramid, radius)
     pad = window_padding(radius)
-    return [_template(level, pad, src_idx, to_level(src_uv, i), radius, interpolation)
-            for i, level in enumerate(src_pyramid)]
+    if scale is None or bool((scale == 1).all()):
+        return [_template(level, pad, src_idx, to_level(src_uv, i), radius, interpolation)
+                for i, level in enumerate(src_pyramid)]
+    rows = [torch.nonzero(scale == 1).squeeze(-1), torch.nonzero(scale != 1).squeeze(-1)]
+    out = []
+    for i, level in enumerate(src_pyramid):
+        uv = to_level(src_uv, i)
+        plain = _template(level, pad, src_idx[rows[0]], uv[rows[0]], radius, interpolation)
+        warped = _scaled_template(level, pad, src_idx[rows[1]], uv[rows[1]], radius, scale[rows[1]])
+        out.append(_merge(_merge(_empty_like(warped, scale.shape[0]), rows[0], plain), rows[1], warped))
+    return out
 
 
 def _track_level(
@@ -403,6 +476,7 @@ def lk_track(
     padded: bool = False,
     templates: list[LKTemplate] | None = None,
     with_residual: bool = True,
+    scale: Float[Tensor, " P"] | None = None,
 ) -> LKTrack:
     """Track each source window into its target frame, coarse to fine (forward only).
 
@@ -421,6 +495,8 @@ def lk_track(
         templates: :func:`lk_templates` of these source windows when precomputed (the source pyramid is then
             not read).
         with_residual: compute the final RMS residual (one more sampling of every window; zeros when False).
+        scale: predicted magnification of each pattern in its target (see :func:`lk_templates`); ignored when
+            ``templates`` are given.
 
     Returns:
         The refined target centres with validity and residual; ``fb_error`` is zero and ``weight`` is ``valid``.
@@ -437,7 +513,7 @@ def lk_track(
         src_pyramid, dst_pyramid = _pad_pair(src_pyramid, dst_pyramid, radius)
     top = len(src_pyramid) - 1
     if templates is None:
-        templates = lk_templates(src_pyramid, src_idx, src_uv, radius, interpolation, padded=True)
+        templates = lk_templates(src_pyramid, src_idx, src_uv, radius, interpolation, padded=True, scale=scale)
     elif len(templates) != len(src_pyramid):
         raise ValueError(f"{len(templates)} template levels for a pyramid of {len(src_pyramid)}")
     dst_uv = to_level(torch.nan_to_num(dst_uv_init, nan=-float(radius)), top)
@@ -515,6 +591,7 @@ def lk_check(
     interpolation: Interpolation = "bicubic",
     padded: bool = False,
     backward_levels: int | None = None,
+    scale: Float[Tensor, " P"] | None = None,
 ) -> LKTrack:
     """The forward-backward check of a forward track: track its result back, weight by the round-trip error.
 
@@ -537,6 +614,7 @@ def lk_check(
         padded: the pyramids are already :func:`pad_pyramid` of this ``radius``.
         backward_levels: the backward track uses only the finest this many levels (None: all). It starts within the
             forward track's own correction of the source, which fewer levels can still bridge when that is small.
+        scale: the forward track's predicted magnification; the backward track uses its inverse.
 
     Returns:
         The forward track with ``fb_error`` and the per-axis ``weight`` filled in.
@@ -548,7 +626,8 @@ def lk_check(
     back_init = forward.dst_uv - (dst_uv_init - src_uv)
     k = len(src_pyramid) if backward_levels is None else max(1, min(backward_levels, len(src_pyramid)))
     backward = lk_track(dst_pyramid[:k], src_pyramid[:k], dst_idx, src_idx, forward.dst_uv, back_init, radius,
-                        num_iters, interpolation, True, with_residual=False)
+                        num_iters, interpolation, True, with_residual=False,
+                        scale=None if scale is None else 1.0 / scale)
     fb_error = (backward.dst_uv - src_uv).abs()
     valid = forward.valid & backward.valid
     weight = torch.exp(-(fb_error / fb_sigma_px).square()) * valid[:, None].to(fb_error)

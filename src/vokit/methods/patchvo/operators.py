@@ -5,10 +5,12 @@ Every operator maps the edges of the patch graph, with each patch centre reproje
 3.1 and 4.3). The loop never looks inside: it asks an operator for a per-frame **payload** when a frame arrives
 and for targets at each update call.
 
-- :class:`LKOperator` (``lk``, METHODS.md 4.4a): pyramidal Lucas-Kanade of each patch's 3x3 window on the
-  1/4-resolution grey image, initialised at the reprojection; confidence from the forward-backward check. No
-  training. An edge's track is cached and redone only when its reprojection has moved by more than
-  ``retrack_px`` since the last track (LK's answer barely depends on its start once it converges).
+- :class:`LKOperator` (``lk``, METHODS.md 4.4a): pyramidal Lucas-Kanade of each patch's window on the grey image,
+  initialised at the reprojection, optionally magnified by the patch's predicted scale change (``warp_scale``);
+  confidence from the forward-backward check. It also tracks arbitrary points (:meth:`LKOperator.track_points`,
+  the bootstrap's point chains). No training. An edge's track is cached and redone only when its reprojection has
+  moved by more than ``retrack_px`` since the last track (LK's answer barely depends on its start once it
+  converges).
 - :class:`OracleOperator` (``oracle``, tests): the exact reprojection of each patch centre under ground-truth
   depth and poses; drives BA to the ground truth up to scale, which tests the whole loop without training.
 - The learned operator (``learned``) lives in :mod:`vokit.methods.patchvo.learned`.
@@ -23,8 +25,9 @@ import torch.nn.functional as F
 from jaxtyping import Float
 from torch import Tensor
 
-from vokit.geometry.lie import se3_act, se3_inverse
+from vokit.geometry.lie import quat_to_matrix, se3_act, se3_compose, se3_inverse
 from vokit.methods.patchvo.graph import PatchGraph
+from vokit.solvers.jacobians import normalized_homogeneous
 from vokit.solvers.lk import (
     Interpolation,
     LKTemplate,
@@ -39,6 +42,7 @@ from vokit.solvers.lk import (
 )
 
 LUMA = (0.299, 0.587, 0.114)
+MIN_WARP_SCALE = 0.03  # predicted scale changes below this are tracked without the scale warp [vokit]
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,10 @@ class LKOperator:
             disagree with the current geometry count less (the learned operator learns this; LK cannot).
         max_gap: edges spanning more frames than this are not tracked (zero weight); None tracks all.
         fb_levels: pyramid levels of the backward (checking) track; None: all, as the forward one.
+        warp_scale: track with the patch magnified by its predicted scale change ``z_src / z_dst`` (from the current
+            poses and inverse depth; :func:`vokit.solvers.lk.lk_templates`), when that differs from 1 by more than
+            :data:`MIN_WARP_SCALE` [vokit]: under forward motion a near surface grows by 10-30 % per frame, which a
+            translation-only window cannot follow.
         ncc_sigma: if positive, the confidence is multiplied by ``exp(-(rho / ncc_sigma)^2)`` with rho the track's
             RMS photometric residual over the standard deviation of its template window.
     """
@@ -132,7 +140,7 @@ class LKOperator:
     def __init__(self, num_levels: int = 3, num_iters: int = 4, fb_sigma_px: float = 0.5,
                  retrack_px: float = 1.0, lk_scale: int = 2, interpolation: Interpolation = "bilinear",
                  radius: int = 2, robust_px: float = 0.0, max_gap: int | None = None, ncc_sigma: float = 0.0,
-                 fb_levels: int | None = None) -> None:
+                 fb_levels: int | None = None, warp_scale: bool = False) -> None:
         if lk_scale not in (1, 2, 4):
             raise ValueError(f"lk_scale must be 1, 2 or 4, got {lk_scale}")
         self.num_levels = num_levels
@@ -146,6 +154,8 @@ class LKOperator:
         self.max_gap = max_gap
         self.ncc_sigma = ncc_sigma
         self.fb_levels = fb_levels
+        self.warp_scale = warp_scale
+        self.intrinsics4: Tensor | None = None  # of the frames seen, for the predicted scale change
         self.tracked_edges = 0  # edges tracked so far (a cost counter for benchmarks)
 
     def frame_payload(self, frame: PreparedFrame,
@@ -155,6 +165,7 @@ class LKOperator:
         The grey pyramid at ``1 / lk_scale``, finest first, each level padded for LK (:func:`pad_pyramid`); the
         templates (:func:`lk_templates`) serve every forward track of a patch.
         """
+        self.intrinsics4 = frame.intrinsics4
         gray = (frame.image * torch.tensor(LUMA, dtype=frame.image.dtype)[:, None, None]).sum(0)
         if self.lk_scale > 1:
             gray = F.avg_pool2d(gray[None, None], self.lk_scale)[0, 0]
@@ -172,13 +183,14 @@ class LKOperator:
         return (uv + 0.5) * (self.lk_scale / 4) - 0.5
 
     def _forward(self, pyramid: list[Tensor], lo: int, src: Tensor, dst: Tensor, uv: Tensor, start: Tensor,
-                 templates: list[LKTemplate] | None) -> tuple[LKTrack, Tensor]:
+                 templates: list[LKTemplate] | None, scale: Tensor | None = None) -> tuple[LKTrack, Tensor]:
         """Forward LK of the given edges and the contrast factor of their confidence.
 
         Coordinates in LK-resolution pixels, pyramids of slots ``lo..``; the factor is ones without ``ncc_sigma``.
+        ``scale`` (predicted magnification) applies where ``templates`` are not given.
         """
         track = lk_track(pyramid, pyramid, src - lo, dst - lo, uv, start, self.radius, self.num_iters,
-                         self.interpolation, padded=True, templates=templates)
+                         self.interpolation, padded=True, templates=templates, scale=scale)
         factor = torch.ones_like(track.residual)
         if self.ncc_sigma > 0:
             # residual relative to the template's own contrast: a track stuck on the wrong spot of a textured
@@ -193,12 +205,79 @@ class LKOperator:
         return track, factor
 
     def _check(self, pyramid: list[Tensor], lo: int, src: Tensor, dst: Tensor, uv: Tensor, start: Tensor,
-               forward: LKTrack, factor: Tensor) -> LKTrack:
+               forward: LKTrack, factor: Tensor, scale: Tensor | None = None) -> LKTrack:
         """The forward-backward check of forward tracks (LK-resolution pixels in), in 1/4-res pixels out."""
         track = lk_check(pyramid, pyramid, src - lo, dst - lo, uv, start, forward, self.radius, self.num_iters,
-                         self.fb_sigma_px * 4 / self.lk_scale, self.interpolation, True, self.fb_levels)
+                         self.fb_sigma_px * 4 / self.lk_scale, self.interpolation, True, self.fb_levels, scale)
         return LKTrack(self._from_lk(track.dst_uv), track.valid, track.residual, track.fb_error * self.lk_scale / 4,
                        track.weight * factor[:, None])
+
+    def _scale_change(self, graph: PatchGraph, src: Tensor, dst: Tensor, patch: Tensor) -> Tensor | None:
+        """Predicted magnification ``z_src / z_dst`` of each edge's patch, from the current poses and inverse depths.
+
+        Clamped to [1/2, 2] and set to exactly 1 within :data:`MIN_WARP_SCALE` of 1; None when every edge's is.
+        """
+        if self.intrinsics4 is None:
+            return None
+        rel = se3_compose(graph.cam_from_world[dst], se3_inverse(graph.cam_from_world[src]))
+        ray = normalized_homogeneous(graph.patch_uv.reshape(-1, 2)[patch], self.intrinsics4.to(graph.dtype))
+        inv_depth = graph.inv_depth.reshape(-1)[patch]
+        # z_dst / z_src = (R ray + inv_depth t)_z for a point at unit depth along ``ray`` in the source
+        ratio = ((quat_to_matrix(rel[:, 3:])[:, 2] * ray).sum(-1) + inv_depth * rel[:, 2]).clamp(0.5, 2.0)
+        scale = 1.0 / ratio
+        if not bool(((scale - 1).abs() > MIN_WARP_SCALE).any()):
+            return None
+        return torch.where((scale - 1).abs() > MIN_WARP_SCALE, scale, torch.ones_like(scale))
+
+    def _warped_templates(self, graph: PatchGraph, pyramid: list[Tensor], lo: int, src: Tensor, dst: Tensor,
+                          patch: Tensor, redo: Tensor) -> tuple[Tensor, Tensor, list[LKTemplate]] | None:
+        """Predicted scales of all edges and the magnified templates of the redone edges whose scale is not 1.
+
+        Computed once per update call for all gaps (templates depend on the source patch and the scale only).
+
+        Returns:
+            ``(scale per edge (1 where not warped), row of each edge in the templates (-1: none), templates)``, or
+            None when no redone edge needs a warp.
+        """
+        rows = torch.nonzero(redo).squeeze(-1)
+        scale = self._scale_change(graph, src[rows], dst[rows], patch[rows])
+        if scale is None:
+            return None
+        scale_of = torch.ones(src.shape[0], dtype=scale.dtype)
+        scale_of[rows] = scale
+        warped = torch.nonzero(scale_of != 1).squeeze(-1)
+        row_of = torch.full_like(src, -1)
+        row_of[warped] = torch.arange(warped.numel())
+        uv = self._to_lk(graph.patch_uv.reshape(-1, 2)[patch[warped]])
+        templates = lk_templates(pyramid, src[warped] - lo, uv, self.radius, self.interpolation, padded=True,
+                                 scale=scale_of[warped])
+        return scale_of, row_of, templates
+
+    def track_points(self, graph: PatchGraph, src: int, dst: int, uv4: Tensor, start4: Tensor,
+                     scores: bool = False) -> tuple[Tensor, Tensor]:
+        """Track arbitrary points of slot ``src`` into slot ``dst`` (frame-to-frame KLT; the bootstrap's chains).
+
+        Args:
+            graph: the patch graph, whose payloads of both slots are still kept.
+            src: source slot.
+            dst: target slot.
+            uv4: ``(P, 2)`` points in ``src``, 1/4-resolution pixels.
+            start4: ``(P, 2)`` where to start looking in ``dst``.
+
+            scores: return the confidence itself instead of ``confident``.
+
+        Returns:
+            ``(uv4 in dst, confident)``: the tracked points and whether both axes' confidence (forward-backward and
+            contrast terms) exceeds 0.5 (with ``scores``: the smaller axis confidence, in [0, 1]).
+        """
+        pyramid = [torch.stack([graph.payload[src][0][lvl], graph.payload[dst][0][lvl]])
+                   for lvl in range(self.num_levels)]
+        zero = torch.zeros(uv4.shape[0], dtype=torch.long)
+        uv, first = self._to_lk(uv4), self._to_lk(start4)
+        forward, factor = self._forward(pyramid, 0, zero, zero + 1, uv, first, None)
+        checked = self._check(pyramid, 0, zero, zero + 1, uv, first, forward, factor)
+        confidence = checked.weight.amin(-1)
+        return checked.dst_uv, confidence if scores else confidence > 0.5
 
     def _chained_start(self, graph: PatchGraph, src: Tensor, dst: Tensor, patch: Tensor, coords: Tensor,
                        target: Tensor, weight: Tensor, redo: Tensor) -> "Callable[[Tensor], Tensor]":
@@ -259,14 +338,27 @@ class LKOperator:
                              for lvl in range(self.num_levels)]
             gaps = (dst_idx - src_idx).abs()
             patch_uv = graph.patch_uv.reshape(-1, 2)
+            warp = None
+            if self.warp_scale:
+                warp = self._warped_templates(graph, pyramid, lo, src_idx, dst_idx, patch_idx, redo)
             for gap in torch.unique(gaps[redo]).tolist():
                 sel = torch.nonzero(redo & (gaps == gap)).squeeze(-1)
                 uv, first = self._to_lk(patch_uv[patch_idx[sel]]), self._to_lk(start(sel))
                 own = None if templates is None else [t[patch_idx[sel] - lo * graph.M] for t in templates]
-                forward, factor = self._forward(pyramid, lo, src_idx[sel], dst_idx[sel], uv, first, own)
+                scale = None
+                if warp is not None and bool((warp[1][sel] >= 0).any()):
+                    scale, row = warp[0][sel], warp[1][sel]
+                    hit = torch.nonzero(row >= 0).squeeze(-1)
+                    if own is not None:  # the cached templates, with the warped rows replaced
+                        own = [LKTemplate(c.template.index_copy(0, hit, w.template[row[hit]]),
+                                          c.descent.index_copy(0, hit, w.descent[row[hit]]),
+                                          c.conditioned.index_copy(0, hit, w.conditioned[row[hit]]))
+                               for c, w in zip(own, warp[2], strict=True)]
+                forward, factor = self._forward(pyramid, lo, src_idx[sel], dst_idx[sel], uv, first, own, scale)
                 target[sel], init[sel], residual[sel] = self._from_lk(forward.dst_uv), coords[sel], forward.residual
                 # checked before the next gap's edges chain on these tracks
-                weight[sel] = self._check(pyramid, lo, src_idx[sel], dst_idx[sel], uv, first, forward, factor).weight
+                weight[sel] = self._check(pyramid, lo, src_idx[sel], dst_idx[sel], uv, first, forward, factor,
+                                          scale).weight
                 self.tracked_edges += int(sel.numel())
         target = torch.where(tracked[:, None], target, coords)
         weight = torch.where(tracked[:, None], weight, torch.zeros_like(weight))

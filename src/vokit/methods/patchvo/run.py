@@ -24,7 +24,7 @@ def make_operator(name: str, config: PatchVOConfig, model: Any = None,
     if name == "lk":
         return LKOperator(config.lk_levels, config.lk_iters, config.lk_fb_sigma_px, config.lk_retrack_px,
                           config.lk_scale, config.lk_interpolation, config.lk_radius, config.lk_robust_px,
-                          config.lk_max_gap, config.lk_ncc_sigma, config.lk_fb_levels)
+                          config.lk_max_gap, config.lk_ncc_sigma, config.lk_fb_levels, config.lk_warp_scale)
     if name == "oracle":
         return OracleOperator(generator=generator)
     if name == "learned":

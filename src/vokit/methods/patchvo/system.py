@@ -23,7 +23,7 @@ from jaxtyping import Float
 from torch import Tensor
 
 from vokit.geometry.lie import se3_compose, se3_identity, se3_inverse
-from vokit.methods.patchvo.bootstrap import Bootstrap, two_view_bootstrap
+from vokit.methods.patchvo.bootstrap import Bootstrap, PointChains, chain_bootstrap, two_view_bootstrap
 from vokit.methods.patchvo.graph import PatchGraph
 from vokit.methods.patchvo.motion import predict_pose
 from vokit.methods.patchvo.operators import OperatorOutput, PatchOperator, PreparedFrame, pool_depth4
@@ -33,6 +33,7 @@ from vokit.solvers import ba_options, build_ba_graph, bundle_adjust, reproject_p
 
 REFERENCE_WIDTH_PX = 640  # the image width the reference keyframe threshold refers to [vokit]
 LUMA = (0.299, 0.587, 0.114)
+CHAIN_SEED = 0  # seed of the point chains' corner candidates [vokit]
 BOOTSTRAP_STRUCTURE_CALLS = 2  # structure-only BA calls (2 iterations each) after the two-view bootstrap [vokit]
 
 
@@ -182,6 +183,7 @@ class PatchVO:
         self.ba_opts = ba_options("infer")
         self.probe_log: list[float] = []
         self.bootstrap: Bootstrap | None = None
+        self.chains: PointChains | None = None
 
     @property
     def _px_scale(self) -> float:
@@ -205,6 +207,8 @@ class PatchVO:
             inv_depth = 1.0 - torch.rand(cfg.patches_per_frame, generator=self.gen)  # uniform in (0, 1] [vokit]
         payload = self.op.frame_payload(frame, uv)
         g.append_frame(frame_id, timestamp, pose, uv, inv_depth, colors, payload)
+        if g.n == 1 and not self.initialized:
+            self._start_chains(frame, uv)
         self._forget_payloads()
         self.timings["patchify"] += time.perf_counter() - t0
         if g.n > 1 and not self.initialized and self._probe() < cfg.probe_thresh_px * self._px_scale:
@@ -235,6 +239,24 @@ class PatchVO:
         col = (4 * uv[:, 0] + 2).long().clamp(0, w - 1)
         row = (4 * uv[:, 1] + 2).long().clamp(0, h - 1)
         return uv.float(), frame.image[:, row, col].T
+
+    def _two_view(self) -> bool:
+        """Whether the initialisation starts with the two-view bootstrap (``init_two_view``; None: for ``lk``)."""
+        two_view = self.cfg.init_two_view
+        return getattr(self.op, "name", "") == "lk" if two_view is None else two_view
+
+    def _start_chains(self, frame: PreparedFrame, patch_uv: Tensor) -> None:
+        """Start the bootstrap's point chains at the first keyframe.
+
+        Its patches plus corners up to ``init_chain_points``; only for an operator with ``track_points``.
+        """
+        extra = self.cfg.init_chain_points - self.cfg.patches_per_frame
+        if not (self._two_view() and hasattr(self.op, "track_points") and self.cfg.init_chain_points > 0):
+            return
+        # their own generator: the patch draws stay those of a run without chains
+        chain_gen = torch.Generator().manual_seed(CHAIN_SEED)
+        corners = corner_patch_centres(frame.image, extra, chain_gen) if extra > 0 else patch_uv[:0]
+        self.chains = PointChains.start(patch_uv, corners)
 
     def _predict_pose(self, timestamp: float) -> Tensor:
         g = self.graph
@@ -289,10 +311,7 @@ class PatchVO:
         With ``init_growing_gap``, call c uses only edges spanning at most c + 1 frames, so that short, easy
         correspondences shape the first estimate before long ones are sought from it [vokit].
         """
-        two_view = self.cfg.init_two_view
-        if two_view is None:
-            two_view = getattr(self.op, "name", "") == "lk"
-        if two_view:
+        if self._two_view():
             self._bootstrap()
             assert self.bootstrap is not None
             if not (self.bootstrap.used or force or self.graph.n >= self.cfg.init_max_frames):
@@ -345,14 +364,29 @@ class PatchVO:
         self.timings["ba"] += time.perf_counter() - t1
 
     def _bootstrap(self) -> None:
-        """The two-view start of the initialisation (:mod:`vokit.methods.patchvo.bootstrap`), then depths by BA."""
+        """The two-view start of the initialisation (:mod:`vokit.methods.patchvo.bootstrap`), then depths by BA.
+
+        First from the operator's answers on slot 0's edges at the identity poses (:func:`two_view_bootstrap`);
+        when that finds too few tracks or too little parallax and there are point chains, from the chains
+        (:func:`chain_bootstrap`; the operator's tracks are then redone from the bootstrap's poses).
+        """
         assert self.intrinsics4 is not None
+        thresh, parallax = self.cfg.init_two_view_px, self.cfg.init_min_parallax_px * self._px_scale
         src, dst, patch, out = self._operate()
-        t1 = time.perf_counter()
         match = out.weight if out.match_weight is None else out.match_weight
         self.bootstrap = two_view_bootstrap(self.graph, self.intrinsics4, src, dst, patch, out.target, match,
-                                            self.cfg.init_two_view_px,
-                                            self.cfg.init_min_parallax_px * self._px_scale, self.gen)
+                                            thresh, parallax, self.gen)
+        if not self.bootstrap.used and self.chains is not None:
+            t0 = time.perf_counter()
+            track = self.op.track_points  # type: ignore[attr-defined]
+            self.chains.extend(self.graph, track)
+            self.timings["operator"] += time.perf_counter() - t0
+            self.bootstrap = chain_bootstrap(self.graph, self.intrinsics4, self.chains, thresh, parallax, self.gen,
+                                             refine=track)
+            if not self.bootstrap.used:
+                return
+            src, dst, patch, out = self._operate()
+        t1 = time.perf_counter()
         if self.bootstrap.used:
             for _ in range(BOOTSTRAP_STRUCTURE_CALLS):
                 self._bundle_adjust(src, dst, patch, out.target, out.weight, structure_only=True)
