@@ -83,6 +83,16 @@ def test_bench_vo_writes_table_and_json(tmp_path, capsys):
     assert "frames/s" not in capsys.readouterr().err
 
 
+def test_bench_vo_takes_a_scene_and_overrides(tmp_path, capsys):
+    out = tmp_path / "vo"
+    argv = ["vo", "--sizes", "48x64", "--presets", "fast", "--frames", "8", "--scene", "street-highway",
+            "--set", "lk_warp_scale=False", "--out", str(out)]
+    assert bench.main(argv) == 0
+    data = json.loads((out / "vo.json").read_text())
+    assert data["meta"]["scene"] == "street-highway" and data["meta"]["overrides"] == {"lk_warp_scale": False}
+    assert "synthetic street-highway" in capsys.readouterr().out
+
+
 def test_bench_render_times_the_new_scenes(tmp_path, capsys):
     out = tmp_path / "render.json"
     argv = ["render", "--frames", "2", "--repeats", "1", "--modes", "1-thread", "--height", "32", "--width", "64",

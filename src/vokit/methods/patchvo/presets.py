@@ -85,7 +85,8 @@ class PatchVOConfig:
             misreads a surface that grows by 10-30 % per frame by 0.2-0.5 px. On the synthetic test split (4 streets,
             4 rooms, 60 frames, 3 draws) mean of medians 0.062 m against 0.133 m without (warp only, against the
             session-7 loop), on the ``street-highway`` split 2.43 m against 4.20 m. It costs speed where most edges
-            need it (forward-driving streets: ``default`` ~10 frames/s against ~17, docs/patchvo.md).
+            need it (forward-driving streets at 240x320: ``default`` ~9 frames/s against ~15, ``fast`` ~11 against
+            ~18; docs/patchvo.md).
         lk_interpolation: LK image sampling, ``"bilinear"`` (4x cheaper) or ``"bicubic"`` [vokit].
     """
 
