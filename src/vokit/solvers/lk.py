@@ -324,6 +324,12 @@ class LKTemplate:
         """The templates of a subset (or repetition) of the windows."""
         return LKTemplate(self.template[index], self.descent[index], self.conditioned[index])
 
+    def replace_rows(self, rows: Tensor, replacement: "LKTemplate") -> "LKTemplate":
+        """These templates with the windows ``rows`` replaced by ``replacement``'s (in order)."""
+        return LKTemplate(self.template.index_copy(0, rows, replacement.template),
+                          self.descent.index_copy(0, rows, replacement.descent),
+                          self.conditioned.index_copy(0, rows, replacement.conditioned))
+
 
 def _template(src: Tensor, pad: int, src_idx: Tensor, src_uv: Tensor, radius: int,
               interpolation: Interpolation) -> LKTemplate:
@@ -389,13 +395,6 @@ def _empty_like(template: LKTemplate, count: int) -> LKTemplate:
                       template.conditioned.new_empty((count,)))
 
 
-def _merge(base: LKTemplate, rows: Tensor, replacement: LKTemplate) -> LKTemplate:
-    """``base`` with the given rows replaced."""
-    return LKTemplate(base.template.index_copy(0, rows, replacement.template),
-                      base.descent.index_copy(0, rows, replacement.descent),
-                      base.conditioned.index_copy(0, rows, replacement.conditioned))
-
-
 def lk_templates(
     src_pyramid: list[Tensor],
     src_idx: Int[Tensor, " P"],
@@ -438,7 +437,7 @@ def lk_templates(
         uv = to_level(src_uv, i)
         plain = _template(level, pad, src_idx[rows[0]], uv[rows[0]], radius, interpolation)
         warped = _scaled_template(level, pad, src_idx[rows[1]], uv[rows[1]], radius, scale[rows[1]])
-        out.append(_merge(_merge(_empty_like(warped, scale.shape[0]), rows[0], plain), rows[1], warped))
+        out.append(_empty_like(warped, scale.shape[0]).replace_rows(rows[0], plain).replace_rows(rows[1], warped))
     return out
 
 

@@ -225,9 +225,8 @@ class LKOperator:
         # z_dst / z_src = (R ray + inv_depth t)_z for a point at unit depth along ``ray`` in the source
         ratio = ((quat_to_matrix(rel[:, 3:])[:, 2] * ray).sum(-1) + inv_depth * rel[:, 2]).clamp(0.5, 2.0)
         scale = 1.0 / ratio
-        if not bool(((scale - 1).abs() > MIN_WARP_SCALE).any()):
-            return None
-        return torch.where((scale - 1).abs() > MIN_WARP_SCALE, scale, torch.ones_like(scale))
+        warped = (scale - 1).abs() > MIN_WARP_SCALE
+        return torch.where(warped, scale, torch.ones_like(scale)) if bool(warped.any()) else None
 
     def _warped_templates(self, graph: PatchGraph, pyramid: list[Tensor], lo: int, src: Tensor, dst: Tensor,
                           patch: Tensor, redo: Tensor) -> tuple[Tensor, Tensor, list[LKTemplate]] | None:
@@ -253,8 +252,7 @@ class LKOperator:
                                  scale=scale_of[warped])
         return scale_of, row_of, templates
 
-    def track_points(self, graph: PatchGraph, src: int, dst: int, uv4: Tensor, start4: Tensor,
-                     scores: bool = False) -> tuple[Tensor, Tensor]:
+    def track_points(self, graph: PatchGraph, src: int, dst: int, uv4: Tensor, start4: Tensor) -> tuple[Tensor, Tensor]:
         """Track arbitrary points of slot ``src`` into slot ``dst`` (frame-to-frame KLT; the bootstrap's chains).
 
         Args:
@@ -264,11 +262,9 @@ class LKOperator:
             uv4: ``(P, 2)`` points in ``src``, 1/4-resolution pixels.
             start4: ``(P, 2)`` where to start looking in ``dst``.
 
-            scores: return the confidence itself instead of ``confident``.
-
         Returns:
             ``(uv4 in dst, confident)``: the tracked points and whether both axes' confidence (forward-backward and
-            contrast terms) exceeds 0.5 (with ``scores``: the smaller axis confidence, in [0, 1]).
+            contrast terms) exceeds 0.5.
         """
         pyramid = [torch.stack([graph.payload[src][0][lvl], graph.payload[dst][0][lvl]])
                    for lvl in range(self.num_levels)]
@@ -276,8 +272,7 @@ class LKOperator:
         uv, first = self._to_lk(uv4), self._to_lk(start4)
         forward, factor = self._forward(pyramid, 0, zero, zero + 1, uv, first, None)
         checked = self._check(pyramid, 0, zero, zero + 1, uv, first, forward, factor)
-        confidence = checked.weight.amin(-1)
-        return checked.dst_uv, confidence if scores else confidence > 0.5
+        return checked.dst_uv, checked.weight.amin(-1) > 0.5
 
     def _chained_start(self, graph: PatchGraph, src: Tensor, dst: Tensor, patch: Tensor, coords: Tensor,
                        target: Tensor, weight: Tensor, redo: Tensor) -> "Callable[[Tensor], Tensor]":
@@ -350,10 +345,7 @@ class LKOperator:
                     scale, row = warp[0][sel], warp[1][sel]
                     hit = torch.nonzero(row >= 0).squeeze(-1)
                     if own is not None:  # the cached templates, with the warped rows replaced
-                        own = [LKTemplate(c.template.index_copy(0, hit, w.template[row[hit]]),
-                                          c.descent.index_copy(0, hit, w.descent[row[hit]]),
-                                          c.conditioned.index_copy(0, hit, w.conditioned[row[hit]]))
-                               for c, w in zip(own, warp[2], strict=True)]
+                        own = [c.replace_rows(hit, w[row[hit]]) for c, w in zip(own, warp[2], strict=True)]
                 forward, factor = self._forward(pyramid, lo, src_idx[sel], dst_idx[sel], uv, first, own, scale)
                 target[sel], init[sel], residual[sel] = self._from_lk(forward.dst_uv), coords[sel], forward.residual
                 # checked before the next gap's edges chain on these tracks

@@ -373,20 +373,22 @@ class PatchVO:
         assert self.intrinsics4 is not None
         thresh, parallax = self.cfg.init_two_view_px, self.cfg.init_min_parallax_px * self._px_scale
         src, dst, patch, out = self._operate()
+        t1 = time.perf_counter()
         match = out.weight if out.match_weight is None else out.match_weight
         self.bootstrap = two_view_bootstrap(self.graph, self.intrinsics4, src, dst, patch, out.target, match,
                                             thresh, parallax, self.gen)
         if not self.bootstrap.used and self.chains is not None:
+            self.timings["ba"] += time.perf_counter() - t1
             t0 = time.perf_counter()
             track = self.op.track_points  # type: ignore[attr-defined]
             self.chains.extend(self.graph, track)
-            self.timings["operator"] += time.perf_counter() - t0
             self.bootstrap = chain_bootstrap(self.graph, self.intrinsics4, self.chains, thresh, parallax, self.gen,
                                              refine=track)
+            self.timings["operator"] += time.perf_counter() - t0
             if not self.bootstrap.used:
                 return
             src, dst, patch, out = self._operate()
-        t1 = time.perf_counter()
+            t1 = time.perf_counter()
         if self.bootstrap.used:
             for _ in range(BOOTSTRAP_STRUCTURE_CALLS):
                 self._bundle_adjust(src, dst, patch, out.target, out.weight, structure_only=True)
